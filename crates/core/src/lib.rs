@@ -1,0 +1,17 @@
+//! Domain types, rules and ports of omnichannel-crm.
+//!
+//! This crate does no I/O: it knows no database, web framework or Telegram library. Everything else depends on
+//! it, and it depends on none of them.
+
+pub mod account;
+pub mod chat;
+pub mod error;
+pub mod event;
+mod macros;
+pub mod message;
+pub mod password;
+pub mod secrets;
+pub mod token;
+pub mod user;
+
+pub use error::{CoreError, CoreResult};

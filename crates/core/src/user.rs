@@ -1,0 +1,149 @@
+//! Users of the inbox: their roles and the rules for usernames, passwords and chat limits.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{CoreError, CoreResult};
+
+/// Default for how many chats one operator may hold at once (the predecessor's default).
+pub const DEFAULT_MAX_CHATS: i32 = 50;
+/// Upper bound for `max_chats`, to catch typos such as 50000.
+pub const MAX_CHATS_LIMIT: i32 = 10_000;
+/// Minimum password length for new and reset passwords.
+pub const MIN_PASSWORD_LEN: usize = 8;
+/// Maximum password length (argon2 accepts more, but nobody types more).
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Manages accounts, operators and every chat.
+    Admin,
+    /// Answers the chats assigned to them.
+    Operator,
+}
+
+impl Role {
+    /// The stored and wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(value: &str) -> CoreResult<Self> {
+        match value {
+            "admin" => Ok(Role::Admin),
+            "operator" => Ok(Role::Operator),
+            other => Err(CoreError::invalid(format!(
+                "unknown role `{other}`: use `admin` or `operator`"
+            ))),
+        }
+    }
+}
+
+/// Checks a username: 1 to 150 characters of letters, digits and `@ . + - _` (Django's rule).
+pub fn validate_username(username: &str) -> CoreResult<()> {
+    let length = username.chars().count();
+    if length == 0 || length > 150 {
+        return Err(CoreError::invalid("username must be 1 to 150 characters long"));
+    }
+    if !username
+        .chars()
+        .all(|c| c.is_alphanumeric() || "@.+-_".contains(c))
+    {
+        return Err(CoreError::invalid(
+            "username may contain only letters, digits and @ . + - _",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a new password against the length rules.
+pub fn validate_password(password: &str) -> CoreResult<()> {
+    let length = password.chars().count();
+    if length < MIN_PASSWORD_LEN {
+        return Err(CoreError::invalid(format!(
+            "password must be at least {MIN_PASSWORD_LEN} characters long"
+        )));
+    }
+    if length > MAX_PASSWORD_LEN {
+        return Err(CoreError::invalid(format!(
+            "password must be at most {MAX_PASSWORD_LEN} characters long"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks an operator's chat limit.
+pub fn validate_max_chats(max_chats: i32) -> CoreResult<()> {
+    if !(0..=MAX_CHATS_LIMIT).contains(&max_chats) {
+        return Err(CoreError::invalid(format!(
+            "max_chats must be between 0 and {MAX_CHATS_LIMIT}"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a display name: at most 150 characters, no control characters.
+pub fn validate_display_name(name: &str) -> CoreResult<()> {
+    if name.chars().count() > 150 || name.chars().any(char::is_control) {
+        return Err(CoreError::invalid(
+            "display_name must be at most 150 printable characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a UI language tag such as `ru` or `en-GB`.
+pub fn validate_language(language: &str) -> CoreResult<()> {
+    let ok = (2..=16).contains(&language.len())
+        && language.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && language.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::invalid(
+            "language must be a language tag such as `ru` or `en`",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_follow_django_rules() {
+        assert!(validate_username("anna.k+support@example").is_ok());
+        assert!(validate_username("Оператор_1").is_ok());
+        assert!(validate_username("").is_err());
+        assert!(validate_username("has space").is_err());
+        assert!(validate_username("<script>").is_err());
+        assert!(validate_username(&"a".repeat(151)).is_err());
+    }
+
+    #[test]
+    fn passwords_and_limits_are_bounded() {
+        assert!(validate_password("short").is_err());
+        assert!(validate_password("long enough").is_ok());
+        assert!(validate_max_chats(-1).is_err());
+        assert!(validate_max_chats(0).is_ok());
+        assert!(validate_max_chats(MAX_CHATS_LIMIT + 1).is_err());
+        assert!(validate_language("en-GB").is_ok());
+        assert!(validate_language("e").is_err());
+        assert!(validate_language("1x").is_err());
+        assert!(validate_display_name("Anna\u{0}").is_err());
+    }
+
+    #[test]
+    fn roles_round_trip() {
+        for role in [Role::Admin, Role::Operator] {
+            assert_eq!(Role::parse(role.as_str()), Ok(role));
+        }
+        assert!(Role::parse("root").is_err());
+    }
+}

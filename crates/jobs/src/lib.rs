@@ -1,0 +1,9 @@
+//! The durable job runner: claims due jobs from the database, runs the handler registered for each kind,
+//! retries failures with exponential backoff and jitter (or at the time a handler asks for), dead-letters jobs
+//! that used up their attempts, and schedules periodic housekeeping.
+
+pub mod backoff;
+pub mod housekeeping;
+pub mod runner;
+
+pub use runner::{JobError, JobHandler, Runner, RunnerSettings};

@@ -1,0 +1,176 @@
+//! Building and running the whole server from its settings: database, migrations, first admin, event bus,
+//! job runner and the HTTP API, with a graceful stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use crm_bus::InProcessBus;
+use crm_core::secrets::SecretBox;
+use crm_jobs::{Runner, RunnerSettings};
+use crm_store::Store;
+use crm_store::connect::{PoolSettings, redact_url};
+use crm_web::{AppState, WebSettings};
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+use crate::bootstrap;
+use crate::config::Settings;
+use crate::secret_key;
+
+/// How long in-flight work may take to finish after a stop signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// A built server, bound to its port, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    store: Store,
+    runner: Runner,
+}
+
+/// Connects to the configured database and applies pending migrations, logging each step.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let database = settings.database();
+    if database.embedded {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("cannot create DATA_DIR {}", settings.data_dir.display()))?;
+    }
+    let key = secret_key::resolve(
+        settings.secret_key.as_deref(),
+        &settings.data_dir,
+        database.embedded,
+        settings.debug,
+    )?;
+    let secrets = SecretBox::new(&key, &settings.secret_key_fallbacks);
+    let pool = PoolSettings {
+        max_connections: settings.db_max_connections,
+        ..PoolSettings::default()
+    };
+    tracing::info!(database = %redact_url(&database.url), "connecting to the database");
+    let store = Store::connect(&database.url, &pool, secrets)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact_url(&database.url)))?;
+    let applied = store
+        .migrate(|index, total, name| tracing::info!(migration = name, "applying migration {index}/{total}"))
+        .await
+        .context("database migration failed")?;
+    tracing::info!(
+        applied,
+        backend = store.backend().as_str(),
+        "database schema is up to date"
+    );
+    Ok(store)
+}
+
+impl Application {
+    /// Opens the database, migrates it, creates the first admin if there is none, and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = open_store(&settings).await?;
+        bootstrap::ensure_first_admin(&store, settings.crm_admin_password.as_deref()).await?;
+        if let Some(redis) = settings.redis() {
+            tracing::warn!(
+                redis = %redact_url(&redis),
+                "Redis is configured, but this version fans events out in-process only; run a single instance"
+            );
+        }
+        let bus = Arc::new(InProcessBus::default());
+        let web = WebSettings {
+            allowed_hosts: settings
+                .allowed_hosts
+                .iter()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            cors_allowed_origins: settings
+                .cors_allowed_origins
+                .iter()
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            trust_forwarded_for: settings.trust_forwarded_for,
+            ..WebSettings::default()
+        };
+        let state = AppState::new(store.clone(), bus, web);
+        let router = crm_web::router(state);
+        let listener = TcpListener::bind(settings.listen_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
+        let runner = Runner::new(store.clone(), RunnerSettings::new(settings.instance_id()));
+        Ok(Self {
+            listener,
+            router,
+            store,
+            runner,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The database handle.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests and jobs finish
+    /// (up to a grace period) and closes the database pool.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let address = self.listener.local_addr()?;
+        let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+        let runner = tokio::spawn(self.runner.run(jobs_stopped));
+        let service = self.router.map_request(crm_web::middleware::append_api_slash);
+        tracing::info!(%address, "listening; API at http://{address}/api/");
+        axum::serve(
+            self.listener,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
+                service,
+            ),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server failed")?;
+        tracing::info!("stopped accepting requests; finishing background work");
+        stop_jobs.send_replace(true);
+        if tokio::time::timeout(SHUTDOWN_GRACE, runner).await.is_err() {
+            tracing::warn!(
+                "job runner did not stop in time; its claimed jobs will be retried after their lock lapses"
+            );
+        }
+        self.store.close().await.context("closing the database pool")?;
+        tracing::info!("bye");
+        Ok(())
+    }
+}
+
+/// Completes on `SIGTERM` or Ctrl-C.
+pub async fn stop_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
+        _ = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

@@ -1,0 +1,59 @@
+//! `accounts`: connected Telegram bots and personal accounts. Secret columns hold sealed values only.
+
+use sea_orm::entity::prelude::*;
+
+/// One Telegram account.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "accounts")]
+pub struct Model {
+    /// Primary key.
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// Display name.
+    pub name: String,
+    /// `personal` or `bot`.
+    pub account_type: String,
+    /// Life-cycle state (see `crm_core::account::AccountStatus`).
+    pub status: String,
+    /// Phone number of a personal account, `+` and digits.
+    pub phone_number: Option<String>,
+    /// MTProto application id.
+    pub api_id: Option<i64>,
+    /// Sealed MTProto application hash.
+    pub api_hash_sealed: Option<String>,
+    /// Sealed MTProto session.
+    pub session_sealed: Option<String>,
+    /// Sealed bot token.
+    pub bot_token_sealed: Option<String>,
+    /// Keyed hash of the bot token, for lookups by token.
+    #[sea_orm(unique)]
+    pub bot_token_lookup: Option<String>,
+    /// The bot's @username, from `getMe`.
+    pub bot_username: Option<String>,
+    /// Sealed secret Telegram sends in `X-Telegram-Bot-Api-Secret-Token`.
+    pub webhook_secret_sealed: Option<String>,
+    /// Telegram user id of the account itself.
+    pub telegram_user_id: Option<i64>,
+    /// Profile first name.
+    pub first_name: Option<String>,
+    /// Profile last name.
+    pub last_name: Option<String>,
+    /// Profile @username.
+    pub username: Option<String>,
+    /// Last time the account did anything.
+    pub last_activity: Option<DateTimeUtc>,
+    /// Human reason of the last failure.
+    pub last_error: Option<String>,
+    /// Consecutive failures.
+    pub error_count: i32,
+    /// Creation time.
+    pub created_at: DateTimeUtc,
+    /// Last change.
+    pub updated_at: DateTimeUtc,
+}
+
+/// No navigable relations; joins are written where needed.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

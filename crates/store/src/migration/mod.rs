@@ -1,0 +1,15 @@
+//! Schema migrations: one set, rendered by SeaQuery for SQLite, MySQL/MariaDB and PostgreSQL.
+
+mod columns;
+mod m0001_initial;
+
+use sea_orm_migration::prelude::*;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_initial::Migration)]
+    }
+}

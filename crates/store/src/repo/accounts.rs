@@ -1,0 +1,127 @@
+//! Telegram accounts: stored with their secrets sealed, found by id or by bot token (through a keyed hash).
+
+use chrono::Utc;
+use crm_core::account::{AccountStatus, AccountType};
+use crm_core::secrets::Sensitive;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+
+use crate::entity::accounts;
+use crate::{Store, StoreResult};
+
+/// Purposes the secret columns are sealed for (bound into the ciphertext).
+pub mod purpose {
+    /// `accounts.api_hash_sealed`.
+    pub const API_HASH: &str = "accounts.api_hash";
+    /// `accounts.session_sealed`.
+    pub const SESSION: &str = "accounts.session";
+    /// `accounts.bot_token_sealed`.
+    pub const BOT_TOKEN: &str = "accounts.bot_token";
+    /// `accounts.bot_token_lookup`.
+    pub const BOT_TOKEN_LOOKUP: &str = "accounts.bot_token_lookup";
+    /// `accounts.webhook_secret_sealed`.
+    pub const WEBHOOK_SECRET: &str = "accounts.webhook_secret";
+}
+
+/// A new account with its secrets in clear; they are sealed before the insert.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// Display name.
+    pub name: String,
+    /// Bot or personal.
+    pub account_type: AccountType,
+    /// Initial status.
+    pub status: AccountStatus,
+    /// Phone of a personal account.
+    pub phone_number: Option<String>,
+    /// MTProto application id.
+    pub api_id: Option<i64>,
+    /// MTProto application hash.
+    pub api_hash: Option<Sensitive>,
+    /// MTProto session bytes, encoded as text by the caller.
+    pub session: Option<Sensitive>,
+    /// Bot token.
+    pub bot_token: Option<Sensitive>,
+    /// Bot @username.
+    pub bot_username: Option<String>,
+    /// Secret for webhook calls.
+    pub webhook_secret: Option<Sensitive>,
+    /// Telegram id of the account itself.
+    pub telegram_user_id: Option<i64>,
+}
+
+/// The secrets of one account, opened.
+#[derive(Debug, Clone, Default)]
+pub struct AccountSecrets {
+    /// MTProto application hash.
+    pub api_hash: Option<Sensitive>,
+    /// MTProto session.
+    pub session: Option<Sensitive>,
+    /// Bot token.
+    pub bot_token: Option<Sensitive>,
+    /// Webhook secret.
+    pub webhook_secret: Option<Sensitive>,
+}
+
+/// Stores a new account; a duplicate phone number or bot token is `StoreError::Duplicate`.
+pub async fn create(store: &Store, account: NewAccount) -> StoreResult<accounts::Model> {
+    let secrets = store.secrets();
+    let seal =
+        |purpose: &str, value: &Option<Sensitive>| value.as_ref().map(|v| secrets.seal_str(purpose, &v.0));
+    let now = Utc::now();
+    let model = accounts::ActiveModel {
+        name: Set(account.name),
+        account_type: Set(account.account_type.as_str().to_owned()),
+        status: Set(account.status.as_str().to_owned()),
+        phone_number: Set(account.phone_number),
+        api_id: Set(account.api_id),
+        api_hash_sealed: Set(seal(purpose::API_HASH, &account.api_hash)),
+        session_sealed: Set(seal(purpose::SESSION, &account.session)),
+        bot_token_sealed: Set(seal(purpose::BOT_TOKEN, &account.bot_token)),
+        bot_token_lookup: Set(account
+            .bot_token
+            .as_ref()
+            .map(|t| secrets.lookup_hash(purpose::BOT_TOKEN_LOOKUP, &t.0))),
+        bot_username: Set(account.bot_username),
+        webhook_secret_sealed: Set(seal(purpose::WEBHOOK_SECRET, &account.webhook_secret)),
+        telegram_user_id: Set(account.telegram_user_id),
+        error_count: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    Ok(model.insert(store.db()).await?)
+}
+
+/// An account by id.
+pub async fn find(store: &Store, id: i64) -> StoreResult<Option<accounts::Model>> {
+    Ok(accounts::Entity::find_by_id(id).one(store.db()).await?)
+}
+
+/// The bot account whose token is `bot_token`, found through the keyed hash (the token is never compared in
+/// clear in SQL).
+pub async fn find_bot_by_token(store: &Store, bot_token: &str) -> StoreResult<Option<accounts::Model>> {
+    let lookup = store.secrets().lookup_hash(purpose::BOT_TOKEN_LOOKUP, bot_token);
+    Ok(accounts::Entity::find()
+        .filter(accounts::Column::BotTokenLookup.eq(lookup))
+        .filter(accounts::Column::AccountType.eq(AccountType::Bot.as_str()))
+        .one(store.db())
+        .await?)
+}
+
+/// Opens the sealed columns of `account`.
+pub fn open_secrets(store: &Store, account: &accounts::Model) -> StoreResult<AccountSecrets> {
+    let secrets = store.secrets();
+    let open = |purpose: &str, sealed: &Option<String>| -> StoreResult<Option<Sensitive>> {
+        sealed
+            .as_deref()
+            .map(|s| secrets.open_str(purpose, s).map(Sensitive))
+            .transpose()
+            .map_err(Into::into)
+    };
+    Ok(AccountSecrets {
+        api_hash: open(purpose::API_HASH, &account.api_hash_sealed)?,
+        session: open(purpose::SESSION, &account.session_sealed)?,
+        bot_token: open(purpose::BOT_TOKEN, &account.bot_token_sealed)?,
+        webhook_secret: open(purpose::WEBHOOK_SECRET, &account.webhook_secret_sealed)?,
+    })
+}

@@ -1,0 +1,8 @@
+//! Repositories: one module per aggregate, each a set of functions over [`crate::Store`].
+
+pub mod accounts;
+pub mod audit;
+pub mod jobs;
+pub mod stats;
+pub mod tokens;
+pub mod users;

@@ -1,0 +1,199 @@
+//! Users: create, find, list, change and remove admins and operators.
+
+use chrono::Utc;
+use crm_core::user::Role;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
+
+use crate::entity::{chat_assignments, users};
+use crate::page::Page;
+use crate::{Store, StoreError, StoreResult};
+
+/// Fields of a new user. The password is already hashed.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Login name.
+    pub username: String,
+    /// Argon2 PHC hash.
+    pub password_hash: String,
+    /// Role.
+    pub role: Role,
+    /// Display name.
+    pub display_name: String,
+    /// UI language.
+    pub language: String,
+    /// Chat limit.
+    pub max_chats: i32,
+    /// Whether the user may log in.
+    pub is_active: bool,
+}
+
+/// A partial change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    /// New role.
+    pub role: Option<Role>,
+    /// New active flag.
+    pub is_active: Option<bool>,
+    /// New chat limit.
+    pub max_chats: Option<i32>,
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New language.
+    pub language: Option<String>,
+    /// New password hash.
+    pub password_hash: Option<String>,
+}
+
+/// Stores a new user; a taken username is `StoreError::Duplicate`.
+pub async fn create(store: &Store, user: NewUser) -> StoreResult<users::Model> {
+    let now = Utc::now();
+    let model = users::ActiveModel {
+        username: Set(user.username),
+        password_hash: Set(user.password_hash),
+        role: Set(user.role.as_str().to_owned()),
+        is_active: Set(user.is_active),
+        max_chats: Set(user.max_chats),
+        display_name: Set(user.display_name),
+        language: Set(user.language),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    Ok(model.insert(store.db()).await?)
+}
+
+/// A user that has not been removed.
+pub async fn find(store: &Store, id: i64) -> StoreResult<Option<users::Model>> {
+    Ok(users::Entity::find_by_id(id)
+        .filter(users::Column::DeletedAt.is_null())
+        .one(store.db())
+        .await?)
+}
+
+/// A user by login name, if not removed.
+pub async fn find_by_username(store: &Store, username: &str) -> StoreResult<Option<users::Model>> {
+    Ok(users::Entity::find()
+        .filter(users::Column::Username.eq(username))
+        .filter(users::Column::DeletedAt.is_null())
+        .one(store.db())
+        .await?)
+}
+
+/// One page of users (not removed), oldest first, optionally of one role.
+pub async fn list(
+    store: &Store,
+    role: Option<Role>,
+    page: u64,
+    page_size: u64,
+) -> StoreResult<Page<users::Model>> {
+    let mut query = users::Entity::find().filter(users::Column::DeletedAt.is_null());
+    if let Some(role) = role {
+        query = query.filter(users::Column::Role.eq(role.as_str()));
+    }
+    let paginator = query
+        .order_by_asc(users::Column::Id)
+        .paginate(store.db(), page_size);
+    let total = paginator.num_items().await?;
+    let items = paginator.fetch_page(page.saturating_sub(1)).await?;
+    Ok(Page {
+        items,
+        total,
+        page,
+        page_size,
+    })
+}
+
+/// How many active admins exist (to refuse removing the last one).
+pub async fn count_active_admins(store: &Store) -> StoreResult<u64> {
+    Ok(users::Entity::find()
+        .filter(users::Column::Role.eq(Role::Admin.as_str()))
+        .filter(users::Column::IsActive.eq(true))
+        .filter(users::Column::DeletedAt.is_null())
+        .count(store.db())
+        .await?)
+}
+
+/// Applies `change` to user `id`; returns the updated user, or `None` if there is no such user.
+pub async fn update(store: &Store, id: i64, change: UserChange) -> StoreResult<Option<users::Model>> {
+    let Some(current) = find(store, id).await? else {
+        return Ok(None);
+    };
+    let mut model: users::ActiveModel = current.into();
+    if let Some(role) = change.role {
+        model.role = Set(role.as_str().to_owned());
+    }
+    if let Some(is_active) = change.is_active {
+        model.is_active = Set(is_active);
+    }
+    if let Some(max_chats) = change.max_chats {
+        model.max_chats = Set(max_chats);
+    }
+    if let Some(display_name) = change.display_name {
+        model.display_name = Set(display_name);
+    }
+    if let Some(language) = change.language {
+        model.language = Set(language);
+    }
+    if let Some(password_hash) = change.password_hash {
+        model.password_hash = Set(password_hash);
+    }
+    model.updated_at = Set(Utc::now());
+    Ok(Some(model.update(store.db()).await?))
+}
+
+/// Records a successful login.
+pub async fn touch_login(store: &Store, id: i64) -> StoreResult<()> {
+    users::Entity::update_many()
+        .col_expr(users::Column::LastLoginAt, Expr::value(Utc::now()))
+        .filter(users::Column::Id.eq(id))
+        .exec(store.db())
+        .await?;
+    Ok(())
+}
+
+/// Removes a user: the row stays for history, marked deleted and inactive, with its username freed
+/// (renamed to `name~deleted~id`); its active chat assignments end. Returns false if there was no such user.
+pub async fn soft_delete(store: &Store, id: i64) -> StoreResult<bool> {
+    let txn = store.db().begin().await?;
+    let Some(current) = users::Entity::find_by_id(id)
+        .filter(users::Column::DeletedAt.is_null())
+        .one(&txn)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let now = Utc::now();
+    let kept: String = current.username.chars().take(120).collect();
+    let freed_name = format!("{kept}~deleted~{id}");
+    let mut model: users::ActiveModel = current.into();
+    model.username = Set(freed_name);
+    model.is_active = Set(false);
+    model.deleted_at = Set(Some(now));
+    model.updated_at = Set(now);
+    model.update(&txn).await?;
+    chat_assignments::Entity::update_many()
+        .col_expr(
+            chat_assignments::Column::ActiveChatId,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(chat_assignments::Column::UnassignedAt, Expr::value(now))
+        .filter(chat_assignments::Column::UserId.eq(id))
+        .filter(chat_assignments::Column::ActiveChatId.is_not_null())
+        .exec(&txn)
+        .await?;
+    txn.commit().await.map_err(StoreError::from)?;
+    Ok(true)
+}
+
+/// How many chats the user holds now.
+pub async fn active_chat_count(store: &Store, id: i64) -> StoreResult<u64> {
+    Ok(chat_assignments::Entity::find()
+        .filter(chat_assignments::Column::UserId.eq(id))
+        .filter(chat_assignments::Column::ActiveChatId.is_not_null())
+        .count(store.db())
+        .await?)
+}

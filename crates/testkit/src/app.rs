@@ -1,0 +1,180 @@
+//! The whole `crm` server started in-process on a free port over a test database, with a client that speaks
+//! to it as an API user would.
+
+use std::net::SocketAddr;
+
+use crm::{Application, Settings};
+use crm_store::Store;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::database::TestDatabase;
+
+/// Password of the `admin` user every test app starts with.
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+/// `SECRET_KEY` of test apps.
+pub const SECRET_KEY: &str = "test-secret-key-that-is-long-enough";
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    /// Base URL, `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    /// The bound address.
+    pub address: SocketAddr,
+    /// The app's own database handle, for assertions on stored state.
+    pub store: Store,
+    /// The database (kept alive with the app).
+    pub database: TestDatabase,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Settings of a test app over `database_url`, with its data in `database.dir`.
+pub fn test_settings(database: &TestDatabase, database_url: &str) -> Settings {
+    let mut settings = Settings::defaults();
+    settings.database_url = Some(database_url.to_owned());
+    settings.data_dir = database.dir.path().join("data");
+    settings.listen_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.secret_key = Some(SECRET_KEY.to_owned());
+    settings.crm_admin_password = Some(ADMIN_PASSWORD.to_owned());
+    settings.debug = false;
+    settings.instance_id = Some(format!("test-{}", uuid::Uuid::new_v4().simple()));
+    settings
+}
+
+/// Starts the app on `database`.
+pub async fn spawn_app(database: TestDatabase) -> TestApp {
+    let url = database.url.clone();
+    spawn_app_with(database, |settings| settings.database_url = Some(url)).await
+}
+
+/// Starts the app on `database` after `adjust` changed its settings.
+pub async fn spawn_app_with(database: TestDatabase, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings(&database, &database.url);
+    adjust(&mut settings);
+    let app = Application::build(settings).await.expect("the app builds");
+    let address = app.local_addr().expect("bound");
+    let store = app.store().clone();
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run(async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        base_url: format!("http://{address}"),
+        address,
+        store,
+        database,
+        client: reqwest::Client::new(),
+        shutdown: Some(shutdown),
+        server: Some(server),
+    }
+}
+
+/// A response: status and JSON body (`Value::Null` when the body is empty or not JSON).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Parsed body.
+    pub body: Value,
+    /// Response headers.
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl TestApp {
+    /// Absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Sends a request with an optional token and JSON body.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Token {token}"));
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    /// `GET path` with a token.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    /// `POST path` with a token and JSON body.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    /// Logs in and returns the token; panics if the login fails.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let reply = self
+            .post(
+                "/api/api-token-auth/",
+                None,
+                serde_json::json!({ "username": username, "password": password }),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "login of {username} failed: {:?}",
+            reply.body
+        );
+        reply.body["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// A token of the built-in admin.
+    pub async fn admin_token(&self) -> String {
+        self.login("admin", ADMIN_PASSWORD).await
+    }
+
+    /// Creates an operator through the API and returns (id, token).
+    pub async fn create_operator(&self, admin_token: &str, username: &str) -> (i64, String) {
+        let password = format!("{username}-password");
+        let reply = self
+            .post(
+                "/api/operators/",
+                Some(admin_token),
+                serde_json::json!({ "username": username, "password": password }),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "operator {username}: {:?}",
+            reply.body
+        );
+        let id = reply.body["id"].as_i64().expect("an id");
+        (id, self.login(username, &password).await)
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! A fresh, empty database for each test: a temporary SQLite file, or a new database on the MySQL/MariaDB or
+//! PostgreSQL server named by `CRM_TEST_MYSQL_URL` / `CRM_TEST_POSTGRES_URL`.
+
+use std::future::Future;
+
+use sea_orm::{ConnectionTrait, Database};
+
+/// Which backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestBackend {
+    /// A temporary SQLite file.
+    Sqlite,
+    /// A new database on the server of `CRM_TEST_MYSQL_URL`.
+    MySql,
+    /// A new database on the server of `CRM_TEST_POSTGRES_URL`.
+    Postgres,
+}
+
+impl TestBackend {
+    /// The variable naming the server, if this backend needs one.
+    pub fn url_variable(self) -> Option<&'static str> {
+        match self {
+            TestBackend::Sqlite => None,
+            TestBackend::MySql => Some("CRM_TEST_MYSQL_URL"),
+            TestBackend::Postgres => Some("CRM_TEST_POSTGRES_URL"),
+        }
+    }
+}
+
+/// A database that exists for one test.
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// Its URL, ready for `crm` (`DATABASE_URL`).
+    pub url: String,
+    /// Its backend.
+    pub backend: TestBackend,
+    /// A scratch directory for the test (the SQLite file, `DATA_DIR`); removed on drop.
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDatabase {
+    /// Creates the database; `Ok(None)` when the backend's server variable is not set.
+    pub async fn create(backend: TestBackend) -> anyhow::Result<Option<Self>> {
+        let dir = tempfile::Builder::new().prefix("crm-test-").tempdir()?;
+        let url = match backend.url_variable() {
+            None => format!("sqlite://{}?mode=rwc", dir.path().join("crm.sqlite3").display()),
+            Some(variable) => {
+                let Ok(server_url) = std::env::var(variable) else {
+                    return Ok(None);
+                };
+                create_server_database(&server_url).await?
+            }
+        };
+        Ok(Some(Self { url, backend, dir }))
+    }
+}
+
+async fn create_server_database(server_url: &str) -> anyhow::Result<String> {
+    let name = format!("crm_t_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(server_url)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot reach test database server {server_url}: {error}"))?;
+    let statement = if server_url.starts_with("mysql") || server_url.starts_with("mariadb") {
+        format!("CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    } else {
+        format!("CREATE DATABASE {name}")
+    };
+    admin.execute_unprepared(&statement).await?;
+    admin.close().await?;
+    let mut url = url::Url::parse(server_url)?;
+    url.set_path(&format!("/{name}"));
+    Ok(url.to_string())
+}
+
+/// Runs `story` on a fresh database of `backend`, or notes the skip when its server is not configured.
+pub async fn run_story<F, Fut>(backend: TestBackend, story: F)
+where
+    F: FnOnce(TestDatabase) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    match TestDatabase::create(backend).await {
+        Ok(Some(database)) => story(database).await,
+        Ok(None) => eprintln!(
+            "skipped on {backend:?}: set {} to run this story there",
+            backend.url_variable().unwrap_or_default()
+        ),
+        Err(error) => panic!("test database for {backend:?} could not be created: {error:#}"),
+    }
+}

@@ -1,0 +1,38 @@
+//! Test-only helpers: a fresh database per test on SQLite, MySQL/MariaDB and PostgreSQL, the whole app spawned
+//! on port 0, an HTTP client for it, and a TCP proxy that can cut a connection to simulate an outage.
+
+// Test-only crate: failing loudly on a broken fixture is the point, so `expect` is allowed here.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+pub mod app;
+pub mod database;
+pub mod proxy;
+
+pub use app::{TestApp, spawn_app};
+pub use database::{TestBackend, TestDatabase};
+pub use proxy::FaultProxy;
+
+/// Declares one `#[tokio::test]` per backend for each story: `story(TestDatabase)` runs as `story::sqlite`,
+/// `story::mysql` and `story::postgres`. A server backend whose URL variable is unset is skipped with a note;
+/// with the variable set, an unreachable server fails the test.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($story:ident),* $(,)?) => {
+        $(
+            mod $story {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    $crate::database::run_story($crate::TestBackend::Sqlite, super::$story).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql() {
+                    $crate::database::run_story($crate::TestBackend::MySql, super::$story).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    $crate::database::run_story($crate::TestBackend::Postgres, super::$story).await;
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,69 @@
+//! The REST API under `/api/`: one module per resource, assembled here with the layers every route shares.
+
+pub mod auth;
+pub mod operators;
+pub mod system;
+
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Router, middleware};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+async fn unknown_route() -> impl IntoResponse {
+    ApiError::not_found("Endpoint")
+}
+
+async fn wrong_method() -> impl IntoResponse {
+    (
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(crate::error::ErrorBody {
+            error: "Method not allowed on this endpoint.".into(),
+            code: "method_not_allowed".into(),
+            retry_after: None,
+        }),
+    )
+}
+
+/// Every API route with its layers: request ids, tracing, timeouts, body limit, CORS and the `Host` check.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/health/", get(system::health))
+        .route("/api/system/status/", get(system::status))
+        .route("/api/api-token-auth/", post(auth::obtain_token))
+        .route("/api/auth/logout/", post(auth::logout))
+        .route("/api/auth/me/", get(auth::me))
+        .route("/api/operators/", get(operators::list).post(operators::create))
+        .route(
+            "/api/operators/{id}/",
+            get(operators::retrieve)
+                .patch(operators::update)
+                .put(operators::update)
+                .delete(operators::remove),
+        )
+        .route("/api/openapi.json", get(crate::openapi::document))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method);
+    let settings = state.settings.clone();
+    api.layer(DefaultBodyLimit::max(settings.max_json_body))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::middleware::check_host))
+        .layer(crate::middleware::cors(&settings))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}

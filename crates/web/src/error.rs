@@ -1,0 +1,136 @@
+//! API errors: every failure leaves as `{"error": "<human message>", "code": "<machine_code>"}` with the right
+//! status. Internal details are logged, never sent.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use crm_core::CoreError;
+use crm_store::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Human-readable message.
+    pub error: String,
+    /// Stable machine-readable code.
+    pub code: String,
+    /// Seconds to wait before retrying (429 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+/// An error a handler returns.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A domain error with its own status.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// Something broke inside; the message is logged, the client sees a generic one.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// 400 with a specific code.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Core(CoreError::Invalid {
+            code,
+            message: message.into(),
+        })
+    }
+
+    /// 401.
+    pub fn unauthenticated() -> Self {
+        ApiError::Core(CoreError::Unauthenticated(
+            "Authentication credentials were not provided or are invalid.".into(),
+        ))
+    }
+
+    /// 403.
+    pub fn forbidden() -> Self {
+        ApiError::Core(CoreError::Forbidden(
+            "You do not have permission to perform this action.".into(),
+        ))
+    }
+
+    /// 404 for an object of the given kind.
+    pub fn not_found(what: &str) -> Self {
+        ApiError::Core(CoreError::not_found(what))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "database unavailable");
+                ApiError::Core(CoreError::Unavailable(
+                    "The database is unavailable; try again shortly.".into(),
+                ))
+            }
+            StoreError::Duplicate(detail) => {
+                tracing::debug!(%detail, "unique constraint refused a write");
+                ApiError::Core(CoreError::Conflict {
+                    code: "duplicate",
+                    message: "An object with these values already exists.".into(),
+                })
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+fn parts(error: &CoreError) -> (StatusCode, &'static str) {
+    match error {
+        CoreError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "not_authenticated"),
+        CoreError::Forbidden(_) => (StatusCode::FORBIDDEN, "permission_denied"),
+        CoreError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        CoreError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+        CoreError::Invalid { code, .. } => (StatusCode::BAD_REQUEST, code),
+        CoreError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+        CoreError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match self {
+            ApiError::Core(error) => {
+                let (status, code) = parts(&error);
+                let retry_after = match &error {
+                    CoreError::RateLimited { retry_after, .. } => Some(retry_after.as_secs().max(1)),
+                    _ => None,
+                };
+                (
+                    status,
+                    ErrorBody {
+                        error: error.to_string(),
+                        code: code.to_owned(),
+                        retry_after,
+                    },
+                )
+            }
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "request failed");
+                let body = ErrorBody {
+                    error: "Internal server error.".to_owned(),
+                    code: "internal_error".to_owned(),
+                    retry_after: None,
+                };
+                (StatusCode::INTERNAL_SERVER_ERROR, body)
+            }
+        };
+        let retry_after = body.retry_after;
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+/// The result type of handlers.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,16 @@
+//! The HTTP face of omnichannel-crm: the REST API under `/api/`, its authentication and limits, and the
+//! OpenAPI document generated from the handlers.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+pub mod pagination;
+pub mod rate_limit;
+pub mod state;
+
+pub use api::router;
+pub use error::ApiError;
+pub use state::{AppState, WebSettings};

@@ -1,0 +1,43 @@
+//! The OpenAPI 3.1 document of the REST API, generated from the handlers' annotations and served at
+//! `GET /api/openapi.json`.
+
+use axum::Json;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api::{auth, operators, system};
+
+struct TokenAuth;
+
+impl Modify for TokenAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`Token <token>` or `Bearer <token>`, from POST /api/api-token-auth/",
+            ))),
+        );
+    }
+}
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "omnichannel-crm", description = "Shared inbox for Telegram bots and personal accounts."),
+    paths(
+        system::health, system::status,
+        auth::obtain_token, auth::logout, auth::me,
+        operators::list, operators::create, operators::retrieve, operators::update, operators::remove,
+    ),
+    components(schemas(crate::error::ErrorBody)),
+    modifiers(&TokenAuth),
+    tags((name = "system"), (name = "auth"), (name = "operators"))
+)]
+pub struct ApiDoc;
+
+/// Serves the document.
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,64 @@
+//! Shared state of the web layer: the store, the event bus, the settings it needs and the login limiter.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crm_core::event::EventBus;
+use crm_store::Store;
+
+use crate::rate_limit::LoginLimiter;
+
+/// Settings of the HTTP layer, taken from the server configuration.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// Host names accepted in the `Host` header (`*` for any, `.example.com` for a domain and its subdomains).
+    pub allowed_hosts: Vec<String>,
+    /// Origins allowed to call the API from a browser.
+    pub cors_allowed_origins: Vec<String>,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Largest JSON body accepted, in bytes.
+    pub max_json_body: usize,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self {
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            cors_allowed_origins: Vec::new(),
+            trust_forwarded_for: false,
+            max_json_body: 1024 * 1024,
+        }
+    }
+}
+
+/// Everything handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Where committed changes are announced.
+    pub bus: Arc<dyn EventBus>,
+    /// HTTP settings.
+    pub settings: Arc<WebSettings>,
+    /// Failed-login throttle.
+    pub login_limiter: Arc<LoginLimiter>,
+    /// When this instance started.
+    pub started_at: Instant,
+    /// Reported in status (the bus is degraded, for example).
+    pub version: &'static str,
+}
+
+impl AppState {
+    /// State over `store` and `bus` with `settings`.
+    pub fn new(store: Store, bus: Arc<dyn EventBus>, settings: WebSettings) -> Self {
+        Self {
+            store,
+            bus,
+            settings: Arc::new(settings),
+            login_limiter: Arc::new(LoginLimiter::default()),
+            started_at: Instant::now(),
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
