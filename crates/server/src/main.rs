@@ -5,11 +5,11 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     // A missing .env is normal; a malformed one is reported.
-    if let Err(error) = dotenvy::from_path(".env") {
-        if !error.not_found() {
-            eprintln!("error: cannot read .env: {error}");
-            return std::process::ExitCode::FAILURE;
-        }
+    if let Err(error) = dotenvy::from_path(".env")
+        && !error.not_found()
+    {
+        eprintln!("error: cannot read .env: {error}");
+        return std::process::ExitCode::FAILURE;
     }
     let cli = crm::cli::Cli::parse();
     match crm::cli::run(cli).await {

@@ -79,11 +79,36 @@ where
     Fut: Future<Output = ()>,
 {
     match TestDatabase::create(backend).await {
-        Ok(Some(database)) => story(database).await,
+        Ok(Some(database)) => {
+            let url = database.url.clone();
+            story(database).await;
+            // Only a passing story gets here; a failed one leaves its database for inspection.
+            drop_server_database(backend, &url).await;
+        }
         Ok(None) => eprintln!(
             "skipped on {backend:?}: set {} to run this story there",
             backend.url_variable().unwrap_or_default()
         ),
         Err(error) => panic!("test database for {backend:?} could not be created: {error:#}"),
+    }
+}
+
+async fn drop_server_database(backend: TestBackend, url: &str) {
+    let Some(variable) = backend.url_variable() else {
+        return;
+    };
+    let (Ok(server_url), Ok(parsed)) = (std::env::var(variable), url::Url::parse(url)) else {
+        return;
+    };
+    let name = parsed.path().trim_start_matches('/').to_owned();
+    let statement = match backend {
+        TestBackend::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        _ => format!("DROP DATABASE IF EXISTS {name}"),
+    };
+    if let Ok(admin) = Database::connect(&server_url).await {
+        if let Err(error) = admin.execute_unprepared(&statement).await {
+            eprintln!("could not drop test database {name}: {error}");
+        }
+        let _ = admin.close().await;
     }
 }

@@ -21,7 +21,10 @@ async fn concurrent_claimers_never_run_a_job_twice(database: TestDatabase) {
     let store = migrated_store(&database).await;
     let mut expected = HashSet::new();
     for n in 0..60 {
-        let job = jobs::enqueue(store.db(), NewJob::now("send_message", json!({ "n": n }))).await.unwrap().unwrap();
+        let job = jobs::enqueue(store.db(), NewJob::now("send_message", json!({ "n": n })))
+            .await
+            .unwrap()
+            .unwrap();
         expected.insert(job.id);
     }
     let workers = (0..4).map(|w| {
@@ -29,7 +32,9 @@ async fn concurrent_claimers_never_run_a_job_twice(database: TestDatabase) {
         tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let batch = jobs::claim(&store, &format!("worker-{w}"), 5, Duration::minutes(5)).await.unwrap();
+                let batch = jobs::claim(&store, &format!("worker-{w}"), 5, Duration::minutes(5))
+                    .await
+                    .unwrap();
                 if batch.is_empty() {
                     break;
                 }
@@ -61,10 +66,24 @@ async fn failures_retry_then_dead_letter(database: TestDatabase) {
     job.max_attempts = 2;
     let id = jobs::enqueue(store.db(), job).await.unwrap().unwrap().id;
 
-    let first = jobs::claim(&store, "w", 10, Duration::minutes(1)).await.unwrap().remove(0);
+    let first = jobs::claim(&store, "w", 10, Duration::minutes(1))
+        .await
+        .unwrap()
+        .remove(0);
     let later = Utc::now() + Duration::hours(1);
-    assert_eq!(jobs::retry_later(&store, &first, later, "HTTP 502").await.unwrap(), PENDING);
-    assert!(jobs::claim(&store, "w", 10, Duration::minutes(1)).await.unwrap().is_empty(), "not due before run_at");
+    assert_eq!(
+        jobs::retry_later(&store, &first, later, "HTTP 502")
+            .await
+            .unwrap(),
+        PENDING
+    );
+    assert!(
+        jobs::claim(&store, "w", 10, Duration::minutes(1))
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due before run_at"
+    );
     let stored = jobs::find(&store, id).await.unwrap().unwrap();
     assert_eq!(stored.last_error.as_deref(), Some("HTTP 502"));
     assert!((stored.run_at - later).num_milliseconds().abs() < 5);
@@ -73,27 +92,61 @@ async fn failures_retry_then_dead_letter(database: TestDatabase) {
     let mut due: crm_store::entity::jobs::ActiveModel = stored.into();
     due.run_at = sea_orm::Set(Utc::now() - Duration::seconds(1));
     sea_orm::ActiveModelTrait::update(due, store.db()).await.unwrap();
-    let second = jobs::claim(&store, "w", 10, Duration::minutes(1)).await.unwrap().remove(0);
+    let second = jobs::claim(&store, "w", 10, Duration::minutes(1))
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(second.attempts, 2);
-    assert_eq!(jobs::retry_later(&store, &second, Utc::now(), "still failing").await.unwrap(), DEAD);
-    assert!(jobs::claim(&store, "w", 10, Duration::minutes(1)).await.unwrap().is_empty(), "dead jobs are not claimed");
+    assert_eq!(
+        jobs::retry_later(&store, &second, Utc::now(), "still failing")
+            .await
+            .unwrap(),
+        DEAD
+    );
+    assert!(
+        jobs::claim(&store, "w", 10, Duration::minutes(1))
+            .await
+            .unwrap()
+            .is_empty(),
+        "dead jobs are not claimed"
+    );
 
     assert!(jobs::requeue(&store, id).await.unwrap());
-    let again = jobs::claim(&store, "w", 10, Duration::minutes(1)).await.unwrap().remove(0);
+    let again = jobs::claim(&store, "w", 10, Duration::minutes(1))
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(again.attempts, 1, "a retry by hand starts counting again");
-    assert!(jobs::fail_permanently(&store, &again, "bot was blocked by the user").await.unwrap());
+    assert!(
+        jobs::fail_permanently(&store, &again, "bot was blocked by the user")
+            .await
+            .unwrap()
+    );
     assert_eq!(jobs::find(&store, id).await.unwrap().unwrap().status, DEAD);
 }
 
 async fn a_lapsed_claim_is_taken_over_and_the_stale_worker_cannot_finish_it(database: TestDatabase) {
     let store = migrated_store(&database).await;
-    jobs::enqueue(store.db(), NewJob::now("k", json!({}))).await.unwrap();
-    let stale = jobs::claim(&store, "dead-worker", 1, Duration::milliseconds(-1)).await.unwrap().remove(0);
-    let taken = jobs::claim(&store, "live-worker", 1, Duration::minutes(5)).await.unwrap();
+    jobs::enqueue(store.db(), NewJob::now("k", json!({})))
+        .await
+        .unwrap();
+    let stale = jobs::claim(&store, "dead-worker", 1, Duration::milliseconds(-1))
+        .await
+        .unwrap()
+        .remove(0);
+    let taken = jobs::claim(&store, "live-worker", 1, Duration::minutes(5))
+        .await
+        .unwrap();
     assert_eq!(taken.len(), 1, "a claim whose lock lapsed is claimable");
     assert_eq!(taken[0].attempts, 2);
-    assert!(!jobs::complete(&store, &stale).await.unwrap(), "the stale worker lost its claim");
-    assert_eq!(jobs::find(&store, stale.id).await.unwrap().unwrap().status, RUNNING);
+    assert!(
+        !jobs::complete(&store, &stale).await.unwrap(),
+        "the stale worker lost its claim"
+    );
+    assert_eq!(
+        jobs::find(&store, stale.id).await.unwrap().unwrap().status,
+        RUNNING
+    );
     assert!(jobs::complete(&store, &taken[0]).await.unwrap());
 }
 
@@ -103,5 +156,11 @@ async fn dedupe_keys_make_enqueue_idempotent(database: TestDatabase) {
     job.dedupe_key = Some("housekeeping:2026-11-24".into());
     assert!(jobs::enqueue(store.db(), job.clone()).await.unwrap().is_some());
     assert!(jobs::enqueue(store.db(), job).await.unwrap().is_none());
-    assert_eq!(jobs::claim(&store, "w", 10, Duration::minutes(1)).await.unwrap().len(), 1);
+    assert_eq!(
+        jobs::claim(&store, "w", 10, Duration::minutes(1))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

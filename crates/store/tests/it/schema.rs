@@ -24,19 +24,22 @@ on_every_backend!(
 );
 
 async fn bot(store: &Store, name: &str, token: &str) -> accounts::Model {
-    repo::accounts::create(store, NewAccount {
-        name: name.into(),
-        account_type: AccountType::Bot,
-        status: AccountStatus::Active,
-        phone_number: None,
-        api_id: None,
-        api_hash: None,
-        session: None,
-        bot_token: Some(crm_core::secrets::Sensitive(token.into())),
-        bot_username: Some(format!("{name}_bot")),
-        webhook_secret: None,
-        telegram_user_id: None,
-    })
+    repo::accounts::create(
+        store,
+        NewAccount {
+            name: name.into(),
+            account_type: AccountType::Bot,
+            status: AccountStatus::Active,
+            phone_number: None,
+            api_id: None,
+            api_hash: None,
+            session: None,
+            bot_token: Some(crm_core::secrets::Sensitive(token.into())),
+            bot_username: Some(format!("{name}_bot")),
+            webhook_secret: None,
+            telegram_user_id: None,
+        },
+    )
     .await
     .unwrap()
 }
@@ -60,7 +63,12 @@ async fn chat(store: &Store, account_id: i64, peer_id: i64) -> Result<chats::Mod
     .map_err(StoreError::from)
 }
 
-async fn message(store: &Store, chat_id: i64, telegram_id: Option<i64>, text: &str) -> Result<messages::Model, StoreError> {
+async fn message(
+    store: &Store,
+    chat_id: i64,
+    telegram_id: Option<i64>,
+    text: &str,
+) -> Result<messages::Model, StoreError> {
     let now = Utc::now();
     messages::ActiveModel {
         chat_id: Set(chat_id),
@@ -84,7 +92,13 @@ async fn message(store: &Store, chat_id: i64, telegram_id: Option<i64>, text: &s
 async fn migrations_apply_once_and_then_are_up_to_date(database: TestDatabase) {
     let store = migrated_store(&database).await;
     assert!(store.pending_migrations().await.unwrap().is_empty());
-    assert_eq!(store.migrate(|_, _, _| panic!("nothing left to apply")).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .migrate(|_, _, _| panic!("nothing left to apply"))
+            .await
+            .unwrap(),
+        0
+    );
     store.ping().await.unwrap();
 }
 
@@ -108,15 +122,27 @@ async fn messages_are_unique_per_chat_and_telegram_id(database: TestDatabase) {
     let one = chat(&store, account.id, 1).await.unwrap();
     let two = chat(&store, account.id, 2).await.unwrap();
     message(&store, one.id, Some(10), "hello").await.unwrap();
-    message(&store, two.id, Some(10), "same id, other chat").await.unwrap();
-    let duplicate = message(&store, one.id, Some(10), "redelivered").await.unwrap_err();
+    message(&store, two.id, Some(10), "same id, other chat")
+        .await
+        .unwrap();
+    let duplicate = message(&store, one.id, Some(10), "redelivered")
+        .await
+        .unwrap_err();
     assert!(matches!(duplicate, StoreError::Duplicate(_)), "{duplicate:?}");
     // Queued replies have no Telegram id yet; any number of them may wait.
     message(&store, one.id, None, "queued 1").await.unwrap();
     message(&store, one.id, None, "queued 2").await.unwrap();
     let stored = messages::Entity::find().all(store.db()).await.unwrap();
     assert_eq!(stored.len(), 4);
-    assert_eq!(stored.iter().find(|m| m.telegram_message_id == Some(10) && m.chat_id == one.id).unwrap().text.as_deref(), Some("hello"));
+    assert_eq!(
+        stored
+            .iter()
+            .find(|m| m.telegram_message_id == Some(10) && m.chat_id == one.id)
+            .unwrap()
+            .text
+            .as_deref(),
+        Some("hello")
+    );
 }
 
 async fn a_chat_has_at_most_one_active_assignment(database: TestDatabase) {
@@ -125,15 +151,18 @@ async fn a_chat_has_at_most_one_active_assignment(database: TestDatabase) {
     let the_chat = chat(&store, account.id, 5).await.unwrap();
     let mut operators = Vec::new();
     for name in ["olga", "pavel"] {
-        let user = users::create(&store, NewUser {
-            username: name.into(),
-            password_hash: "x".into(),
-            role: Role::Operator,
-            display_name: name.into(),
-            language: "ru".into(),
-            max_chats: 50,
-            is_active: true,
-        })
+        let user = users::create(
+            &store,
+            NewUser {
+                username: name.into(),
+                password_hash: "x".into(),
+                role: Role::Operator,
+                display_name: name.into(),
+                language: "ru".into(),
+                max_chats: 50,
+                is_active: true,
+            },
+        )
         .await
         .unwrap();
         operators.push(user.id);
@@ -146,7 +175,11 @@ async fn a_chat_has_at_most_one_active_assignment(database: TestDatabase) {
         ..Default::default()
     };
     assign(operators[0], true).insert(store.db()).await.unwrap();
-    let second = assign(operators[1], true).insert(store.db()).await.map_err(StoreError::from).unwrap_err();
+    let second = assign(operators[1], true)
+        .insert(store.db())
+        .await
+        .map_err(StoreError::from)
+        .unwrap_err();
     assert!(matches!(second, StoreError::Duplicate(_)), "{second:?}");
     // History rows (inactive) may be many.
     assign(operators[1], false).insert(store.db()).await.unwrap();
@@ -157,7 +190,14 @@ async fn a_chat_has_at_most_one_active_assignment(database: TestDatabase) {
     assert_eq!(users::active_chat_count(&store, operators[0]).await.unwrap(), 0);
     assert!(users::find_by_username(&store, "olga").await.unwrap().is_none());
     assign(operators[1], true).insert(store.db()).await.unwrap();
-    assert_eq!(chat_assignments::Entity::find().all(store.db()).await.unwrap().len(), 4);
+    assert_eq!(
+        chat_assignments::Entity::find()
+            .all(store.db())
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
 }
 
 async fn text_round_trips_with_emoji_and_timestamps_keep_utc(database: TestDatabase) {
@@ -166,9 +206,16 @@ async fn text_round_trips_with_emoji_and_timestamps_keep_utc(database: TestDatab
     let the_chat = chat(&store, account.id, 6).await.unwrap();
     let text = "Привет 👋🏽 — «quotes» 中文 \u{1F600}";
     let stored = message(&store, the_chat.id, Some(1), text).await.unwrap();
-    let read = messages::Entity::find_by_id(stored.id).one(store.db()).await.unwrap().unwrap();
+    let read = messages::Entity::find_by_id(stored.id)
+        .one(store.db())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(read.text.as_deref(), Some(text));
     assert_eq!(read.metadata["raw"]["text"], text);
-    let drift = (read.telegram_date - stored.telegram_date).num_microseconds().unwrap().abs();
+    let drift = (read.telegram_date - stored.telegram_date)
+        .num_microseconds()
+        .unwrap()
+        .abs();
     assert!(drift < 1_000, "timestamp changed by {drift}µs");
 }

@@ -20,42 +20,68 @@ const WEBHOOK_SECRET: &str = "CLEARwebhookSECRETvalue";
 
 async fn secrets_are_sealed_at_rest_and_open_only_with_the_key(database: TestDatabase) {
     let store = migrated_store(&database).await;
-    let created = account_repo::create(&store, NewAccount {
-        name: "Support".into(),
-        account_type: AccountType::Personal,
-        status: AccountStatus::Inactive,
-        phone_number: Some("+79990001122".into()),
-        api_id: Some(123456),
-        api_hash: Some(Sensitive(API_HASH.into())),
-        session: Some(Sensitive(SESSION.into())),
-        bot_token: Some(Sensitive(BOT_TOKEN.into())),
-        bot_username: None,
-        webhook_secret: Some(Sensitive(WEBHOOK_SECRET.into())),
-        telegram_user_id: None,
-    })
+    let created = account_repo::create(
+        &store,
+        NewAccount {
+            name: "Support".into(),
+            account_type: AccountType::Personal,
+            status: AccountStatus::Inactive,
+            phone_number: Some("+79990001122".into()),
+            api_id: Some(123456),
+            api_hash: Some(Sensitive(API_HASH.into())),
+            session: Some(Sensitive(SESSION.into())),
+            bot_token: Some(Sensitive(BOT_TOKEN.into())),
+            bot_username: None,
+            webhook_secret: Some(Sensitive(WEBHOOK_SECRET.into())),
+            telegram_user_id: None,
+        },
+    )
     .await
     .unwrap();
 
-    let row = accounts::Entity::find_by_id(created.id).one(store.db()).await.unwrap().unwrap();
+    let row = accounts::Entity::find_by_id(created.id)
+        .one(store.db())
+        .await
+        .unwrap()
+        .unwrap();
     let everything_stored = format!("{row:?}");
     for secret in [BOT_TOKEN, API_HASH, SESSION, WEBHOOK_SECRET] {
-        assert!(!everything_stored.contains(secret), "{secret} stored in clear: {everything_stored}");
+        assert!(
+            !everything_stored.contains(secret),
+            "{secret} stored in clear: {everything_stored}"
+        );
     }
     let opened = account_repo::open_secrets(&store, &row).unwrap();
     assert_eq!(opened.bot_token, Some(Sensitive(BOT_TOKEN.into())));
     assert_eq!(opened.api_hash, Some(Sensitive(API_HASH.into())));
     assert_eq!(opened.session, Some(Sensitive(SESSION.into())));
     assert_eq!(opened.webhook_secret, Some(Sensitive(WEBHOOK_SECRET.into())));
-    assert!(!format!("{opened:?}").contains(SESSION), "Debug output redacts secrets");
+    assert!(
+        !format!("{opened:?}").contains(SESSION),
+        "Debug output redacts secrets"
+    );
 
     // Bots are found by token without the token being stored; only bots match.
-    assert!(account_repo::find_bot_by_token(&store, BOT_TOKEN).await.unwrap().is_none(), "a personal account is not a bot");
+    assert!(
+        account_repo::find_bot_by_token(&store, BOT_TOKEN)
+            .await
+            .unwrap()
+            .is_none(),
+        "a personal account is not a bot"
+    );
 
     // Another SECRET_KEY cannot open them; the old key as a fallback can.
-    let other = Store::connect(&database.url, &PoolSettings::default(), SecretBox::new("another-secret-key", &[]))
-        .await
-        .unwrap();
-    assert!(matches!(account_repo::open_secrets(&other, &row), Err(StoreError::Secret(_))));
+    let other = Store::connect(
+        &database.url,
+        &PoolSettings::default(),
+        SecretBox::new("another-secret-key", &[]),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        account_repo::open_secrets(&other, &row),
+        Err(StoreError::Secret(_))
+    ));
     let rotated = Store::connect(
         &database.url,
         &PoolSettings::default(),
@@ -63,7 +89,10 @@ async fn secrets_are_sealed_at_rest_and_open_only_with_the_key(database: TestDat
     )
     .await
     .unwrap();
-    assert_eq!(account_repo::open_secrets(&rotated, &row).unwrap().session, Some(Sensitive(SESSION.into())));
+    assert_eq!(
+        account_repo::open_secrets(&rotated, &row).unwrap().session,
+        Some(Sensitive(SESSION.into()))
+    );
 
     if database.backend == TestBackend::Sqlite {
         store.close().await.unwrap();
@@ -75,9 +104,15 @@ async fn secrets_are_sealed_at_rest_and_open_only_with_the_key(database: TestDat
         }
         assert!(bytes.len() > 4096, "the database files were read");
         for secret in [BOT_TOKEN, API_HASH, SESSION, WEBHOOK_SECRET] {
-            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} found in the SQLite files");
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} found in the SQLite files"
+            );
         }
-        assert!(bytes.windows(12).any(|w| w == b"+79990001122"), "non-secret columns are readable, so the scan works");
+        assert!(
+            bytes.windows(12).any(|w| w == b"+79990001122"),
+            "non-secret columns are readable, so the scan works"
+        );
     }
 }
 
@@ -85,23 +120,34 @@ on_every_backend!(bots_are_found_by_token_through_the_keyed_hash);
 
 async fn bots_are_found_by_token_through_the_keyed_hash(database: TestDatabase) {
     let store = migrated_store(&database).await;
-    let bot = account_repo::create(&store, NewAccount {
-        name: "Shop bot".into(),
-        account_type: AccountType::Bot,
-        status: AccountStatus::Active,
-        phone_number: None,
-        api_id: None,
-        api_hash: None,
-        session: None,
-        bot_token: Some(Sensitive(BOT_TOKEN.into())),
-        bot_username: Some("shop_bot".into()),
-        webhook_secret: None,
-        telegram_user_id: Some(7412589630),
-    })
+    let bot = account_repo::create(
+        &store,
+        NewAccount {
+            name: "Shop bot".into(),
+            account_type: AccountType::Bot,
+            status: AccountStatus::Active,
+            phone_number: None,
+            api_id: None,
+            api_hash: None,
+            session: None,
+            bot_token: Some(Sensitive(BOT_TOKEN.into())),
+            bot_username: Some("shop_bot".into()),
+            webhook_secret: None,
+            telegram_user_id: Some(7412589630),
+        },
+    )
     .await
     .unwrap();
-    let found = account_repo::find_bot_by_token(&store, BOT_TOKEN).await.unwrap().unwrap();
+    let found = account_repo::find_bot_by_token(&store, BOT_TOKEN)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found.id, bot.id);
-    assert!(account_repo::find_bot_by_token(&store, "7412589630:wrong").await.unwrap().is_none());
+    assert!(
+        account_repo::find_bot_by_token(&store, "7412589630:wrong")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_ne!(found.bot_token_lookup.as_deref(), Some(BOT_TOKEN));
 }

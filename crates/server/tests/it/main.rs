@@ -1,0 +1,11 @@
+//! Story tests of the `crm` server through its HTTP API (and, for the command line, the built binary).
+//! Stories that touch the database run on SQLite, MySQL/MariaDB and PostgreSQL.
+
+// Story helpers are plain async functions, not #[test] items, so the test exemption does not reach them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod binary;
+mod health;
+mod operators;
+mod roles;
