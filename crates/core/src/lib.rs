@@ -7,6 +7,7 @@ pub mod account;
 pub mod chat;
 pub mod error;
 pub mod event;
+pub mod inbound;
 mod macros;
 pub mod message;
 pub mod password;

@@ -54,6 +54,12 @@ async fn token_auth_round_trip(database: TestDatabase) {
 
     let missing = app.get("/api/auth/me/", None).await;
     assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
+    let request_id = missing.headers["x-request-id"].to_str().unwrap();
+    assert_eq!(
+        request_id.len(),
+        36,
+        "every response carries a request id: {request_id}"
+    );
     assert_eq!(missing.body["code"], "not_authenticated");
     let forged = app.get("/api/auth/me/", Some(&"f".repeat(40))).await;
     assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
