@@ -216,7 +216,14 @@ fn metadata(message: &Value, update_id: Option<i64>) -> Value {
 fn map_message(message: &Value, bot_user_id: Option<i64>, update_id: Option<i64>) -> Option<InboundMessage> {
     let chat = chat_ref(message.get("chat")?)?;
     let telegram_message_id = int(message, "message_id")?;
-    let sender = sender(message);
+    // A channel post without `sender_chat` is still written by the channel.
+    let sender = sender(message).or_else(|| {
+        (chat.chat_type == ChatType::Channel).then(|| Sender {
+            id: chat.peer_id,
+            name: chat.title.clone(),
+            username: chat.username.clone(),
+        })
+    });
     let from_bot_itself = bot_user_id.is_some()
         && message.get("from").and_then(|from| int(from, "id")) == bot_user_id
         && !present(message, "sender_chat");
