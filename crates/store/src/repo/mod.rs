@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod inbox;
 pub mod jobs;
 pub mod stats;
 pub mod tokens;

@@ -3,6 +3,7 @@
 // Story helpers are plain async functions, not #[test] items, so the test exemption does not reach them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod inbox;
 mod jobs;
 mod schema;
 mod secrets;
