@@ -2,5 +2,6 @@
 //! kinds newer than this code) and mapped to channel-neutral [`crm_core::inbound::InboundEvent`]s.
 
 pub mod update;
+pub mod webhook;
 
 pub use update::{map_update, update_id};

@@ -6,6 +6,7 @@ use std::time::Instant;
 use crm_core::event::EventBus;
 use crm_store::Store;
 
+use crate::intake::IntakeCounters;
 use crate::rate_limit::LoginLimiter;
 
 /// Settings of the HTTP layer, taken from the server configuration.
@@ -43,9 +44,11 @@ pub struct AppState {
     pub settings: Arc<WebSettings>,
     /// Failed-login throttle.
     pub login_limiter: Arc<LoginLimiter>,
+    /// What the bot webhook received.
+    pub intake: Arc<IntakeCounters>,
     /// When this instance started.
     pub started_at: Instant,
-    /// Reported in status (the bus is degraded, for example).
+    /// Server version, for the status page.
     pub version: &'static str,
 }
 
@@ -57,6 +60,7 @@ impl AppState {
             bus,
             settings: Arc::new(settings),
             login_limiter: Arc::new(LoginLimiter::default()),
+            intake: Arc::new(IntakeCounters::default()),
             started_at: Instant::now(),
             version: env!("CARGO_PKG_VERSION"),
         }

@@ -9,3 +9,4 @@ mod binary;
 mod health;
 mod operators;
 mod roles;
+mod webhook;

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod operators;
 pub mod system;
+pub mod webhook;
 
 use std::time::Duration;
 
@@ -51,6 +52,8 @@ pub fn router(state: AppState) -> Router {
                 .put(operators::update)
                 .delete(operators::remove),
         )
+        .route("/api/webhook/bot/", post(webhook::by_token))
+        .route("/api/webhook/bot/{account}/", post(webhook::by_path))
         .route("/api/openapi.json", get(crate::openapi::document))
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method);

@@ -88,6 +88,8 @@ pub struct SystemStatus {
     pub messages: MessageCounts,
     /// Jobs waiting or running.
     pub queue_depth: u64,
+    /// Webhook updates knowingly ignored by this instance since it started, by kind.
+    pub ignored_updates: BTreeMap<String, u64>,
     /// Server time.
     pub timestamp: DateTime<Utc>,
 }
@@ -113,6 +115,7 @@ pub async fn status(State(state): State<AppState>, _admin: Admin) -> ApiResult<J
             failed: counts.failed_messages,
         },
         queue_depth: counts.queue_depth,
+        ignored_updates: state.intake.ignored(),
         timestamp: Utc::now(),
     }))
 }

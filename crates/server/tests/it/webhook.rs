@@ -1,0 +1,355 @@
+//! The bot webhook: authenticated by Telegram's secret (or the predecessor's token forms), stores each update
+//! once, answers 200 for kinds it ignores, and accepts every real update of the shared corpus.
+
+use std::path::PathBuf;
+
+use crm_core::account::{AccountStatus, AccountType};
+use crm_core::secrets::Sensitive;
+use crm_store::entity::{chats, messages};
+use crm_store::repo::accounts::{NewAccount, create};
+use crm_testkit::{TestApp, TestDatabase, on_every_backend, spawn_app};
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "5550001112:AAFakeTokenForWebhookTestsOnly_abcdefg";
+const SECRET: &str = "webhook-secret-of-the-test-bot";
+
+on_every_backend!(
+    webhook_authenticates_and_stores_each_update_once,
+    the_real_update_corpus_is_accepted
+);
+
+async fn bot(app: &TestApp, status: AccountStatus) -> i64 {
+    create(
+        &app.store,
+        NewAccount {
+            name: "Shop".into(),
+            account_type: AccountType::Bot,
+            status,
+            phone_number: None,
+            api_id: None,
+            api_hash: None,
+            session: None,
+            bot_token: Some(Sensitive(TOKEN.into())),
+            bot_username: Some("shop_bot".into()),
+            webhook_secret: Some(Sensitive(SECRET.into())),
+            telegram_user_id: Some(5550001112),
+        },
+    )
+    .await
+    .unwrap()
+    .id
+}
+
+async fn post(app: &TestApp, path: &str, headers: &[(&str, &str)], body: &Value) -> (StatusCode, Value) {
+    let mut request = app.client.post(app.url(path)).json(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn text_update(update_id: i64, message_id: i64, text: &str) -> Value {
+    json!({ "update_id": update_id, "message": { "message_id": message_id, "date": 1_700_000_000,
+        "chat": { "id": 777, "type": "private", "first_name": "Mia" },
+        "from": { "id": 777, "is_bot": false, "first_name": "Mia", "username": "mia" }, "text": text } })
+}
+
+async fn message_count(app: &TestApp) -> usize {
+    messages::Entity::find().all(app.store.db()).await.unwrap().len()
+}
+
+async fn webhook_authenticates_and_stores_each_update_once(database: TestDatabase) {
+    let app = spawn_app(database).await;
+    let id = bot(&app, AccountStatus::Active).await;
+    let path = format!("/api/webhook/bot/{id}/");
+    let secret = [("X-Telegram-Bot-Api-Secret-Token", SECRET)];
+
+    for (headers, why) in [
+        (vec![], "no secret"),
+        (
+            vec![(
+                "X-Telegram-Bot-Api-Secret-Token",
+                "wrong-secret-of-the-test-bot!!",
+            )],
+            "wrong secret",
+        ),
+        (vec![("X-Telegram-Bot-Api-Secret-Token", "")], "empty secret"),
+    ] {
+        let (status, body) = post(&app, &path, &headers, &text_update(1, 1, "forged")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{why}");
+        assert_eq!(body["code"], "not_authenticated", "{why}");
+    }
+    assert_eq!(message_count(&app).await, 0, "nothing stored from refused calls");
+    assert!(
+        chats::Entity::find()
+            .all(app.store.db())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let (status, body) = post(&app, &path, &secret, &text_update(1, 1, "hello")).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::OK,
+            json!({"status": "processed", "outcome": "stored"})
+        )
+    );
+    let (status, body) = post(&app, &path, &secret, &text_update(1, 1, "hello")).await;
+    assert_eq!(
+        (status, &body["outcome"]),
+        (StatusCode::OK, &json!("duplicate")),
+        "Telegram redelivered"
+    );
+    assert_eq!(message_count(&app).await, 1);
+    let stored = messages::Entity::find()
+        .one(app.store.db())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.text.as_deref(), stored.sender_name.as_deref()),
+        (Some("hello"), Some("Mia"))
+    );
+
+    // The predecessor's token forms.
+    let (status, _) = post(
+        &app,
+        &format!("/api/webhook/bot/{TOKEN}/"),
+        &[],
+        &text_update(2, 2, "by path token"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = post(
+        &app,
+        "/api/webhook/bot/",
+        &[("X-Bot-Token", TOKEN)],
+        &text_update(3, 3, "by header"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = post(
+        &app,
+        &format!("/api/webhook/bot/?token={TOKEN}"),
+        &[],
+        &text_update(4, 4, "by query"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = post(&app, "/api/webhook/bot/", &[], &text_update(5, 5, "no token")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let unknown_token = "5550001112:AAOtherTokenThatIsNotRegistered_xyzxyz";
+    let (status, _) = post(
+        &app,
+        &format!("/api/webhook/bot/{unknown_token}/"),
+        &[],
+        &text_update(6, 6, "x"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = post(
+        &app,
+        "/api/webhook/bot/not-a-token/",
+        &[],
+        &text_update(7, 7, "x"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(message_count(&app).await, 4);
+
+    let (status, _) = post(&app, "/api/webhook/bot/999999/", &secret, &text_update(8, 8, "x")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // An update kind we do not handle is accepted and counted, so Telegram does not retry it.
+    let (status, body) = post(
+        &app,
+        &path,
+        &secret,
+        &json!({"update_id": 9, "callback_query": {"id": "1"}}),
+    )
+    .await;
+    assert_eq!((status, &body["outcome"]), (StatusCode::OK, &json!("ignored")));
+    let admin = app.admin_token().await;
+    let status_page = app.get("/api/system/status/", Some(&admin)).await;
+    assert_eq!(status_page.body["ignored_updates"]["callback_query"], 1);
+
+    let (status, body) = app
+        .client
+        .post(app.url(&path))
+        .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+        .body("{not json")
+        .send()
+        .await
+        .map(|r| (r.status(), r))
+        .unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body.json::<Value>().await.unwrap()["code"], "invalid_json");
+
+    // A stopped bot refuses updates.
+    let stopped = {
+        let other = NewAccount {
+            name: "Stopped".into(),
+            account_type: AccountType::Bot,
+            status: AccountStatus::Stopped,
+            phone_number: None,
+            api_id: None,
+            api_hash: None,
+            session: None,
+            bot_token: Some(Sensitive(
+                "5550009999:AAStoppedBotTokenForTests_abcdefghij".into(),
+            )),
+            bot_username: None,
+            webhook_secret: Some(Sensitive(SECRET.into())),
+            telegram_user_id: None,
+        };
+        create(&app.store, other).await.unwrap().id
+    };
+    let (status, _) = post(
+        &app,
+        &format!("/api/webhook/bot/{stopped}/"),
+        &secret,
+        &text_update(10, 10, "x"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(message_count(&app).await, 4);
+    app.stop().await;
+}
+
+fn corpus() -> Option<Vec<(String, Value)>> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/botapi-updates");
+    if !dir.is_dir() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have the shared update corpus"
+        );
+        return None;
+    }
+    let mut files: Vec<(String, Value)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (
+                name,
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    Some(files)
+}
+
+async fn the_real_update_corpus_is_accepted(database: TestDatabase) {
+    let Some(files) = corpus() else { return };
+    let app = spawn_app(database).await;
+    let id = bot(&app, AccountStatus::Active).await;
+    let path = format!("/api/webhook/bot/{id}/");
+    let secret = [("X-Telegram-Bot-Api-Secret-Token", SECRET)];
+    for (name, update) in &files {
+        let (status, body) = post(&app, &path, &secret, update).await;
+        assert_eq!(status, StatusCode::OK, "{name}: {body}");
+        assert_eq!(body["status"], "processed", "{name}");
+    }
+    // Everything again: Telegram redelivers; nothing new may appear.
+    let before = message_count(&app).await;
+    for (name, update) in &files {
+        let (status, body) = post(&app, &path, &secret, update).await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert_ne!(body["outcome"], "stored", "{name} stored twice");
+    }
+    assert_eq!(message_count(&app).await, before);
+
+    let db = app.store.db();
+    let chat_of = |peer: i64| {
+        chats::Entity::find()
+            .filter(chats::Column::PeerId.eq(peer))
+            .filter(chats::Column::AccountId.eq(id))
+            .one(db)
+    };
+    // The doc_* samples share chat 1111111 and message 1365: one message, edited by doc_edited_message.
+    let docs = chat_of(1111111).await.unwrap().unwrap();
+    let doc_messages = messages::Entity::find()
+        .filter(messages::Column::ChatId.eq(docs.id))
+        .all(db)
+        .await
+        .unwrap();
+    assert_eq!(
+        doc_messages.len(),
+        1,
+        "one update id and message id make one message"
+    );
+    assert_eq!(doc_messages[0].telegram_message_id, Some(1365));
+    assert_eq!(
+        doc_messages[0].message_type, "audio",
+        "the first sample (alphabetically doc_audio) is the one stored"
+    );
+    assert_eq!(doc_messages[0].text.as_deref(), Some("Edited text"));
+    assert!(doc_messages[0].edited_at.is_some());
+    assert_eq!((docs.message_count, docs.unread_count), (1, 1));
+
+    let find = |peer: i64, message_id: i64| async move {
+        let chat = chats::Entity::find()
+            .filter(chats::Column::PeerId.eq(peer))
+            .one(db)
+            .await
+            .unwrap()
+            .unwrap();
+        messages::Entity::find()
+            .filter(messages::Column::ChatId.eq(chat.id))
+            .filter(messages::Column::TelegramMessageId.eq(message_id))
+            .one(db)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let photo = find(27433968, 3460).await;
+    assert_eq!(
+        (photo.message_type.as_str(), photo.caption.as_deref()),
+        ("photo", Some("www.example.com"))
+    );
+    let quote_reply = find(927266710, 1374526).await;
+    assert_eq!(
+        (quote_reply.reply_to_telegram_id, quote_reply.reply_to_message_id),
+        (Some(1374510), None)
+    );
+    assert_eq!(quote_reply.text.as_deref(), Some("quote reply"));
+    let channel = chats::Entity::find()
+        .filter(chats::Column::PeerId.eq(-1001065170817_i64))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(channel.chat_type, "channel");
+    let blocked = chat_of(0).await.unwrap().unwrap();
+    assert!(blocked.is_blocked, "my_chat_member kicked marks the chat blocked");
+    let sticker = find(-1001309982000, 21552).await;
+    assert_eq!(sticker.message_type, "sticker");
+    assert!(
+        sticker.metadata["media"]["file_id"].is_string(),
+        "the file reference is kept for the download"
+    );
+
+    let admin = app.admin_token().await;
+    let ignored = app.get("/api/system/status/", Some(&admin)).await.body["ignored_updates"].clone();
+    for kind in [
+        "callback_query",
+        "chat_boost",
+        "chat_member",
+        "message_reaction_count",
+        "new_update_kind",
+    ] {
+        assert!(
+            ignored[kind].as_u64().unwrap() >= 1,
+            "{kind} counted as ignored: {ignored}"
+        );
+    }
+    app.stop().await;
+}

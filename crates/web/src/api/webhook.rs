@@ -1,0 +1,153 @@
+//! The bot webhook: `POST /api/webhook/bot/{account_id}/` authenticated by Telegram's secret header, and the
+//! predecessor's forms (`/api/webhook/bot/<bot_token>/`, `X-Bot-Token`, `?token=`). It answers 200 only once the
+//! update is stored or knowingly ignored; an unhandled kind is 200 and counted, so Telegram never retries it.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use crm_core::account::{AccountStatus, AccountType};
+use crm_store::entity::accounts;
+use crm_store::repo::accounts as account_repo;
+use crm_store::repo::inbox::{self, Outcome};
+use crm_telegram_bot::webhook::{SECRET_HEADER, looks_like_bot_token, secret_matches};
+use crm_telegram_bot::{map_update, update::update_kind};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, Path, Query};
+use crate::state::AppState;
+
+/// What was done with an update.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookResponse {
+    /// `processed`.
+    pub status: &'static str,
+    /// `stored`, `duplicate`, `updated` or `ignored`.
+    pub outcome: &'static str,
+}
+
+/// `?token=` of the predecessor's form.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct TokenQuery {
+    /// The bot token (legacy; prefer the secret header).
+    pub token: Option<String>,
+}
+
+fn unauthenticated() -> ApiError {
+    ApiError::Core(crm_core::CoreError::Unauthenticated(
+        "Webhook secret missing or wrong.".into(),
+    ))
+}
+
+fn outcome_name(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Stored => "stored",
+        Outcome::Duplicate => "duplicate",
+        Outcome::Updated => "updated",
+        Outcome::Ignored => "ignored",
+    }
+}
+
+async fn bot_by_token(state: &AppState, token: &str) -> ApiResult<accounts::Model> {
+    if !looks_like_bot_token(token) {
+        return Err(unauthenticated());
+    }
+    account_repo::find_bot_by_token(&state.store, token)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Bot account"))
+}
+
+async fn process(
+    state: &AppState,
+    account: accounts::Model,
+    body: &Bytes,
+) -> ApiResult<Json<WebhookResponse>> {
+    let status = AccountStatus::parse(&account.status).unwrap_or(AccountStatus::Error);
+    if matches!(status, AccountStatus::Stopped | AccountStatus::Inactive) {
+        return Err(ApiError::Core(crm_core::CoreError::Forbidden(
+            "Bot account is not active.".into(),
+        )));
+    }
+    let update: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|error| ApiError::invalid("invalid_json", format!("The update is not JSON: {error}")))?;
+    if !update.is_object() {
+        return Err(ApiError::invalid(
+            "invalid_update",
+            "An update must be a JSON object.",
+        ));
+    }
+    let event = map_update(&update, account.telegram_user_id);
+    let received = inbox::receive(&state.store, account.id, &event).await?;
+    if received.outcome == Outcome::Ignored {
+        state.intake.count_ignored(&update_kind(&update));
+    }
+    tracing::debug!(
+        account_id = account.id,
+        outcome = outcome_name(received.outcome),
+        "webhook update"
+    );
+    Ok(Json(WebhookResponse {
+        status: "processed",
+        outcome: outcome_name(received.outcome),
+    }))
+}
+
+/// Receives an update for the bot account `{account}` (its id, with Telegram's secret header), or, for the
+/// predecessor's clients, the bot token in place of the id.
+#[utoipa::path(post, path = "/api/webhook/bot/{account}/", tag = "webhook",
+    params(("account" = String, Path, description = "Account id, or (legacy) the bot token"),
+        ("X-Telegram-Bot-Api-Secret-Token" = Option<String>, Header, description = "The webhook secret")),
+    request_body(content = Object, description = "A Bot API Update"),
+    responses((status = 200, body = WebhookResponse), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn by_path(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<WebhookResponse>> {
+    let account = match account.parse::<i64>() {
+        Ok(id) => {
+            let found = account_repo::find(&state.store, id)
+                .await?
+                .filter(|a| a.account_type == AccountType::Bot.as_str())
+                .ok_or_else(|| ApiError::not_found("Bot account"))?;
+            let provided = headers
+                .get(SECRET_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(unauthenticated)?;
+            let secrets = account_repo::open_secrets(&state.store, &found)?;
+            let expected = secrets.webhook_secret.ok_or_else(unauthenticated)?;
+            if !secret_matches(&expected.0, provided) {
+                tracing::warn!(account_id = id, "webhook call with a wrong secret refused");
+                return Err(unauthenticated());
+            }
+            found
+        }
+        Err(_) => bot_by_token(&state, &account).await?,
+    };
+    process(&state, account, &body).await
+}
+
+/// The predecessor's form without a path token: the token comes in `X-Bot-Token` or `?token=`.
+#[utoipa::path(post, path = "/api/webhook/bot/", tag = "webhook", params(TokenQuery,
+        ("X-Bot-Token" = Option<String>, Header, description = "The bot token (legacy)")),
+    request_body(content = Object, description = "A Bot API Update"),
+    responses((status = 200, body = WebhookResponse), (status = 401, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
+pub async fn by_token(
+    State(state): State<AppState>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<WebhookResponse>> {
+    let token = headers
+        .get("x-bot-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or(query.token)
+        .ok_or_else(unauthenticated)?;
+    let account = bot_by_token(&state, &token).await?;
+    process(&state, account, &body).await
+}
