@@ -174,6 +174,11 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/operators/{id}/", "get"),
         ("/api/operators/{id}/", "patch"),
         ("/api/operators/{id}/", "delete"),
+        ("/api/chats/", "get"),
+        ("/api/chats/{id}/", "get"),
+        ("/api/chats/{id}/mark_as_read/", "post"),
+        ("/api/webhook/bot/{account}/", "post"),
+        ("/api/webhook/bot/", "post"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),

@@ -6,6 +6,7 @@
 
 mod auth;
 mod binary;
+mod chats;
 mod health;
 mod operators;
 mod roles;

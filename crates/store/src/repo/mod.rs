@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod chats;
 pub mod inbox;
 pub mod jobs;
 pub mod stats;

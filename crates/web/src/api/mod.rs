@@ -1,6 +1,7 @@
 //! The REST API under `/api/`: one module per resource, assembled here with the layers every route shares.
 
 pub mod auth;
+pub mod chats;
 pub mod operators;
 pub mod system;
 pub mod webhook;
@@ -52,6 +53,9 @@ pub fn router(state: AppState) -> Router {
                 .put(operators::update)
                 .delete(operators::remove),
         )
+        .route("/api/chats/", get(chats::list))
+        .route("/api/chats/{id}/", get(chats::retrieve))
+        .route("/api/chats/{id}/mark_as_read/", post(chats::mark_as_read))
         .route("/api/webhook/bot/", post(webhook::by_token))
         .route("/api/webhook/bot/{account}/", post(webhook::by_path))
         .route("/api/openapi.json", get(crate::openapi::document))

@@ -1,0 +1,255 @@
+//! The inbox's chat list: `GET /api/chats/`, `GET /api/chats/{id}/`, `POST /api/chats/{id}/mark_as_read/`.
+//! Admins see every chat; an operator sees only chats actively assigned to them (404 for any other).
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use chrono::{DateTime, Utc};
+use crm_store::page::PAGE_SIZE;
+use crm_store::repo::chats::{self as chat_repo, ChatFilter, ChatListItem, Viewer};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, Path, Query};
+use crate::pagination::{PageEnvelope, PageQuery};
+use crate::state::AppState;
+
+/// Longest accepted search text.
+const MAX_SEARCH_LEN: usize = 200;
+/// Length of `last_message_preview`, in characters.
+const PREVIEW_LEN: usize = 100;
+
+/// The account a chat runs through, without anything secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountBrief {
+    /// Id.
+    pub id: i64,
+    /// Display name.
+    pub name: String,
+    /// `bot` or `personal`.
+    pub account_type: String,
+    /// Life-cycle state.
+    pub status: String,
+}
+
+/// The newest message, in brief.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LastMessageData {
+    /// When it was sent.
+    pub telegram_date: DateTime<Utc>,
+    /// Written by us.
+    pub is_outgoing: bool,
+}
+
+/// A chat as the API shows it (the predecessor's keys, plus `is_blocked` and `assigned_operator_id`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatOut {
+    /// Id.
+    pub id: i64,
+    /// Telegram id of the peer.
+    pub telegram_id: i64,
+    /// The account.
+    pub telegram_account: Option<AccountBrief>,
+    /// The account's name.
+    pub telegram_account_name: Option<String>,
+    /// `private`, `group`, `supergroup` or `channel`.
+    pub chat_type: String,
+    /// Title of a group or channel.
+    pub title: Option<String>,
+    /// @username.
+    pub username: Option<String>,
+    /// First name.
+    pub first_name: Option<String>,
+    /// Last name.
+    pub last_name: Option<String>,
+    /// Stored messages.
+    pub message_count: i32,
+    /// Inbound messages since last marked read.
+    pub unread_count: i32,
+    /// The customer blocked the bot.
+    pub is_blocked: bool,
+    /// The operator holding the chat.
+    pub assigned_operator_id: Option<i64>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Time of the newest message.
+    pub last_message_at: Option<DateTime<Utc>>,
+    /// First 100 characters of the newest message (text, caption, or `[Медиа]`).
+    pub last_message_preview: Option<String>,
+    /// Date and direction of the newest message.
+    pub last_message_data: Option<LastMessageData>,
+    /// Extra data.
+    pub metadata: Value,
+}
+
+impl From<ChatListItem> for ChatOut {
+    fn from(item: ChatListItem) -> Self {
+        let ChatListItem {
+            chat,
+            account,
+            last_message,
+            assigned_user_id,
+        } = item;
+        let preview = last_message.as_ref().map(|m| {
+            let text = m
+                .text
+                .clone()
+                .or_else(|| m.caption.clone())
+                .unwrap_or_else(|| "[Медиа]".to_owned());
+            text.chars().take(PREVIEW_LEN).collect()
+        });
+        Self {
+            id: chat.id,
+            telegram_id: chat.peer_id,
+            telegram_account_name: account.as_ref().map(|a| a.name.clone()),
+            telegram_account: account.map(|a| AccountBrief {
+                id: a.id,
+                name: a.name,
+                account_type: a.account_type,
+                status: a.status,
+            }),
+            chat_type: chat.chat_type,
+            title: chat.title,
+            username: chat.username,
+            first_name: chat.first_name,
+            last_name: chat.last_name,
+            message_count: chat.message_count,
+            unread_count: chat.unread_count,
+            is_blocked: chat.is_blocked,
+            assigned_operator_id: assigned_user_id,
+            created_at: chat.created_at,
+            updated_at: chat.updated_at,
+            last_message_at: chat.last_message_at,
+            last_message_preview: preview,
+            last_message_data: last_message.map(|m| LastMessageData {
+                telegram_date: m.telegram_date,
+                is_outgoing: m.direction == "out",
+            }),
+            metadata: chat.metadata,
+        }
+    }
+}
+
+/// Filters of the chat list.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ChatQuery {
+    /// Page number, from 1.
+    pub page: Option<u64>,
+    /// Only chats of this account id.
+    pub account: Option<i64>,
+    /// `1`/`true`/`yes`: only chats with unread messages.
+    pub unread: Option<String>,
+    /// Text in title, username or names (case-insensitive).
+    pub search: Option<String>,
+    /// `1`/`true`/`yes`: only chats assigned to the caller (also for admins).
+    pub assigned_only: Option<String>,
+}
+
+fn truthy(value: Option<&str>) -> ApiResult<bool> {
+    match value.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("" | "0" | "false" | "no") => Ok(false),
+        Some("1" | "true" | "yes") => Ok(true),
+        Some(_) => Err(ApiError::invalid(
+            "invalid_query",
+            "Boolean filters take 1/0, true/false or yes/no.",
+        )),
+    }
+}
+
+fn viewer(caller: &CurrentUser) -> Viewer {
+    if caller.is_admin() {
+        Viewer::Admin
+    } else {
+        Viewer::Operator(caller.user.id)
+    }
+}
+
+/// Lists the chats the caller may see, newest activity first, 50 per page.
+#[utoipa::path(get, path = "/api/chats/", tag = "chats", params(ChatQuery), security(("token" = [])),
+    responses((status = 200, body = PageEnvelope<ChatOut>), (status = 400, body = crate::error::ErrorBody),
+        (status = 401, body = crate::error::ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Query(query): Query<ChatQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> ApiResult<Json<PageEnvelope<ChatOut>>> {
+    let page = PageQuery { page: query.page }.number()?;
+    if query
+        .search
+        .as_ref()
+        .is_some_and(|s| s.chars().count() > MAX_SEARCH_LEN)
+    {
+        return Err(ApiError::invalid(
+            "invalid_query",
+            format!("search is limited to {MAX_SEARCH_LEN} characters"),
+        ));
+    }
+    let filter = ChatFilter {
+        account_id: query.account,
+        unread_only: truthy(query.unread.as_deref())?,
+        search: query.search,
+        assigned_to: truthy(query.assigned_only.as_deref())?.then_some(caller.user.id),
+    };
+    let page = chat_repo::list(&state.store, viewer(&caller), &filter, page, PAGE_SIZE).await?;
+    Ok(Json(PageEnvelope::build(
+        page.map(ChatOut::from),
+        &headers,
+        &uri,
+    )?))
+}
+
+async fn visible_chat(state: &AppState, caller: &CurrentUser, id: i64) -> ApiResult<ChatOut> {
+    let chat = chat_repo::find_visible(&state.store, viewer(caller), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Chat"))?;
+    let item = chat_repo::decorate(&state.store, vec![chat])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::not_found("Chat"))?;
+    Ok(ChatOut::from(item))
+}
+
+/// One chat the caller may see.
+#[utoipa::path(get, path = "/api/chats/{id}/", tag = "chats", params(("id" = i64, Path)), security(("token" = [])),
+    responses((status = 200, body = ChatOut), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn retrieve(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<ChatOut>> {
+    Ok(Json(visible_chat(&state, &caller, id).await?))
+}
+
+/// Result of marking read.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MarkedRead {
+    /// `success`, as in the predecessor.
+    pub status: &'static str,
+    /// The chat after the change.
+    pub chat: ChatOut,
+}
+
+/// Marks a chat the caller may see as read (its unread count becomes 0).
+#[utoipa::path(post, path = "/api/chats/{id}/mark_as_read/", tag = "chats", params(("id" = i64, Path)),
+    security(("token" = [])),
+    responses((status = 200, body = MarkedRead), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn mark_as_read(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<MarkedRead>> {
+    chat_repo::find_visible(&state.store, viewer(&caller), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Chat"))?;
+    chat_repo::mark_read(&state.store, id).await?;
+    Ok(Json(MarkedRead {
+        status: "success",
+        chat: visible_chat(&state, &caller, id).await?,
+    }))
+}
