@@ -12,6 +12,7 @@ use crm_core::secrets::SecretBox;
 use crm_jobs::{Runner, RunnerSettings};
 use crm_store::Store;
 use crm_store::connect::{PoolSettings, redact_url};
+use crm_telegram_bot::BotApi;
 use crm_web::{AppState, WebSettings};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
@@ -19,6 +20,9 @@ use tower::ServiceExt;
 use crate::bootstrap;
 use crate::config::Settings;
 use crate::secret_key;
+
+/// How long one Bot API request may take.
+const BOT_API_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long in-flight work may take to finish after a stop signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
@@ -93,7 +97,9 @@ impl Application {
             trust_forwarded_for: settings.trust_forwarded_for,
             ..WebSettings::default()
         };
-        let state = AppState::new(store.clone(), bus, web);
+        let bot_api =
+            BotApi::new(&settings.telegram_bot_api_url, BOT_API_TIMEOUT).context("Bot API client")?;
+        let state = AppState::new(store.clone(), bus, bot_api, web);
         let router = crm_web::router(state);
         let listener = TcpListener::bind(settings.listen_addr)
             .await

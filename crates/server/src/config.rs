@@ -90,6 +90,13 @@ pub struct Settings {
     /// Password of the `admin` user created on the very first start (otherwise a random one is logged once).
     #[arg(long, env = "CRM_ADMIN_PASSWORD", hide_env_values = true)]
     pub crm_admin_password: Option<String>,
+    /// Base URL of the Bot API (Telegram's, or a self-hosted Bot API server).
+    #[arg(
+        long,
+        env = "TELEGRAM_BOT_API_URL",
+        default_value = "https://api.telegram.org"
+    )]
+    pub telegram_bot_api_url: String,
     /// Identifies this instance in job claims and leases (default: host name and process id).
     #[arg(long, env = "INSTANCE_ID")]
     pub instance_id: Option<String>,

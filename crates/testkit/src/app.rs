@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::database::TestDatabase;
+use crate::fake_bot_api::FakeBotApi;
 
 /// Password of the `admin` user every test app starts with.
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
@@ -29,6 +30,8 @@ pub struct TestApp {
     pub database: TestDatabase,
     /// HTTP client.
     pub client: reqwest::Client,
+    /// The Bot API stand-in the app talks to.
+    pub bot_api: FakeBotApi,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -54,7 +57,9 @@ pub async fn spawn_app(database: TestDatabase) -> TestApp {
 
 /// Starts the app on `database` after `adjust` changed its settings.
 pub async fn spawn_app_with(database: TestDatabase, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let bot_api = FakeBotApi::start().await;
     let mut settings = test_settings(&database, &database.url);
+    settings.telegram_bot_api_url = bot_api.base_url.clone();
     adjust(&mut settings);
     let app = Application::build(settings).await.expect("the app builds");
     let address = app.local_addr().expect("bound");
@@ -69,6 +74,7 @@ pub async fn spawn_app_with(database: TestDatabase, adjust: impl FnOnce(&mut Set
         store,
         database,
         client: reqwest::Client::new(),
+        bot_api,
         shutdown: Some(shutdown),
         server: Some(server),
     }

@@ -6,10 +6,12 @@
 
 pub mod app;
 pub mod database;
+pub mod fake_bot_api;
 pub mod proxy;
 
 pub use app::{TestApp, spawn_app};
 pub use database::{TestBackend, TestDatabase};
+pub use fake_bot_api::{FakeBotApi, Fault};
 pub use proxy::FaultProxy;
 
 /// Declares one `#[tokio::test]` per backend for each story: `story(TestDatabase)` runs as `story::sqlite`,

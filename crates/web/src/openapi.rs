@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{auth, chats, operators, system, webhook};
+use crate::api::{accounts, auth, chats, operators, system, webhook};
 
 struct TokenAuth;
 
@@ -30,12 +30,14 @@ impl Modify for TokenAuth {
         system::health, system::status,
         auth::obtain_token, auth::logout, auth::me,
         operators::list, operators::create, operators::retrieve, operators::update, operators::remove,
+        accounts::list, accounts::create, accounts::retrieve, accounts::update, accounts::set_webhook,
+        accounts::delete_webhook,
         chats::list, chats::retrieve, chats::mark_as_read,
         webhook::by_path, webhook::by_token,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&TokenAuth),
-    tags((name = "system"), (name = "auth"), (name = "operators"), (name = "chats"), (name = "webhook"))
+    tags((name = "system"), (name = "auth"), (name = "operators"), (name = "accounts"), (name = "chats"), (name = "webhook"))
 )]
 pub struct ApiDoc;
 

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use crm_core::event::EventBus;
 use crm_store::Store;
+use crm_telegram_bot::BotApi;
 
 use crate::intake::IntakeCounters;
 use crate::rate_limit::LoginLimiter;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub login_limiter: Arc<LoginLimiter>,
     /// What the bot webhook received.
     pub intake: Arc<IntakeCounters>,
+    /// The Bot API client.
+    pub bot_api: BotApi,
     /// When this instance started.
     pub started_at: Instant,
     /// Server version, for the status page.
@@ -53,14 +56,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over `store` and `bus` with `settings`.
-    pub fn new(store: Store, bus: Arc<dyn EventBus>, settings: WebSettings) -> Self {
+    /// State over `store`, `bus` and the Bot API client, with `settings`.
+    pub fn new(store: Store, bus: Arc<dyn EventBus>, bot_api: BotApi, settings: WebSettings) -> Self {
         Self {
             store,
             bus,
             settings: Arc::new(settings),
             login_limiter: Arc::new(LoginLimiter::default()),
             intake: Arc::new(IntakeCounters::default()),
+            bot_api,
             started_at: Instant::now(),
             version: env!("CARGO_PKG_VERSION"),
         }

@@ -68,6 +68,7 @@ async fn chat_list_order_filters_and_isolation(database: TestDatabase) {
             bot_username: Some("shop_bot".into()),
             webhook_secret: Some(Sensitive(SECRET.into())),
             telegram_user_id: Some(5550002223),
+            forward_url: None,
         },
     )
     .await

@@ -4,6 +4,7 @@
 // Story helpers are plain async functions, not #[test] items, so the test exemption does not reach them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod accounts;
 mod auth;
 mod binary;
 mod chats;

@@ -35,6 +35,7 @@ async fn bot(app: &TestApp, status: AccountStatus) -> i64 {
             bot_username: Some("shop_bot".into()),
             webhook_secret: Some(Sensitive(SECRET.into())),
             telegram_user_id: Some(5550001112),
+            forward_url: None,
         },
     )
     .await
@@ -207,6 +208,7 @@ async fn webhook_authenticates_and_stores_each_update_once(database: TestDatabas
             bot_username: None,
             webhook_secret: Some(Sensitive(SECRET.into())),
             telegram_user_id: None,
+            forward_url: None,
         };
         create(&app.store, other).await.unwrap().id
     };

@@ -46,6 +46,14 @@ pub struct Model {
     pub last_error: Option<String>,
     /// Consecutive failures.
     pub error_count: i32,
+    /// How a bot receives updates: `none`, `webhook` or `polling`.
+    pub intake_mode: String,
+    /// The URL given to `setWebhook`.
+    pub webhook_url: Option<String>,
+    /// The existing bot backend every update is forwarded to.
+    pub forward_url: Option<String>,
+    /// Next `getUpdates` offset of a polled bot.
+    pub polling_offset: Option<i64>,
     /// Creation time.
     pub created_at: DateTimeUtc,
     /// Last change.

@@ -2,6 +2,7 @@
 
 mod columns;
 mod m0001_initial;
+mod m0002_bot_intake;
 
 use sea_orm_migration::prelude::*;
 
@@ -10,6 +11,9 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_initial::Migration)]
+        vec![
+            Box::new(m0001_initial::Migration),
+            Box::new(m0002_bot_intake::Migration),
+        ]
     }
 }

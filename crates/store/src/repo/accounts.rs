@@ -47,6 +47,8 @@ pub struct NewAccount {
     pub webhook_secret: Option<Sensitive>,
     /// Telegram id of the account itself.
     pub telegram_user_id: Option<i64>,
+    /// The existing bot backend to forward updates to.
+    pub forward_url: Option<String>,
 }
 
 /// The secrets of one account, opened.
@@ -85,6 +87,8 @@ pub async fn create(store: &Store, account: NewAccount) -> StoreResult<accounts:
         webhook_secret_sealed: Set(seal(purpose::WEBHOOK_SECRET, &account.webhook_secret)),
         telegram_user_id: Set(account.telegram_user_id),
         error_count: Set(0),
+        intake_mode: Set("none".to_owned()),
+        forward_url: Set(account.forward_url),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -124,4 +128,60 @@ pub fn open_secrets(store: &Store, account: &accounts::Model) -> StoreResult<Acc
         bot_token: open(purpose::BOT_TOKEN, &account.bot_token_sealed)?,
         webhook_secret: open(purpose::WEBHOOK_SECRET, &account.webhook_secret_sealed)?,
     })
+}
+
+/// A partial change of an account; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AccountChange {
+    /// New display name.
+    pub name: Option<String>,
+    /// New forward URL (`Some(None)` removes it).
+    pub forward_url: Option<Option<String>>,
+    /// New intake mode.
+    pub intake_mode: Option<String>,
+    /// New webhook URL (`Some(None)` removes it).
+    pub webhook_url: Option<Option<String>>,
+    /// New status.
+    pub status: Option<AccountStatus>,
+}
+
+/// One page of accounts, oldest first.
+pub async fn list(store: &Store, page: u64, page_size: u64) -> StoreResult<crate::Page<accounts::Model>> {
+    use sea_orm::{PaginatorTrait, QueryOrder};
+    let paginator = accounts::Entity::find()
+        .order_by_asc(accounts::Column::Id)
+        .paginate(store.db(), page_size);
+    let total = paginator.num_items().await?;
+    let items = paginator.fetch_page(page.saturating_sub(1)).await?;
+    Ok(crate::Page {
+        items,
+        total,
+        page,
+        page_size,
+    })
+}
+
+/// Applies `change` to account `id`; `None` if there is no such account.
+pub async fn update(store: &Store, id: i64, change: AccountChange) -> StoreResult<Option<accounts::Model>> {
+    let Some(current) = find(store, id).await? else {
+        return Ok(None);
+    };
+    let mut model: accounts::ActiveModel = current.into();
+    if let Some(name) = change.name {
+        model.name = Set(name);
+    }
+    if let Some(forward_url) = change.forward_url {
+        model.forward_url = Set(forward_url);
+    }
+    if let Some(intake_mode) = change.intake_mode {
+        model.intake_mode = Set(intake_mode);
+    }
+    if let Some(webhook_url) = change.webhook_url {
+        model.webhook_url = Set(webhook_url);
+    }
+    if let Some(status) = change.status {
+        model.status = Set(status.as_str().to_owned());
+    }
+    model.updated_at = Set(Utc::now());
+    Ok(Some(model.update(store.db()).await?))
 }

@@ -38,6 +38,7 @@ async fn account(store: &Store, name: &str) -> i64 {
             bot_username: None,
             webhook_secret: None,
             telegram_user_id: None,
+            forward_url: None,
         },
     )
     .await

@@ -38,6 +38,7 @@ async fn bot(store: &Store, name: &str, token: &str) -> accounts::Model {
             bot_username: Some(format!("{name}_bot")),
             webhook_secret: None,
             telegram_user_id: None,
+            forward_url: None,
         },
     )
     .await

@@ -34,6 +34,7 @@ async fn secrets_are_sealed_at_rest_and_open_only_with_the_key(database: TestDat
             bot_username: None,
             webhook_secret: Some(Sensitive(WEBHOOK_SECRET.into())),
             telegram_user_id: None,
+            forward_url: None,
         },
     )
     .await
@@ -134,6 +135,7 @@ async fn bots_are_found_by_token_through_the_keyed_hash(database: TestDatabase) 
             bot_username: Some("shop_bot".into()),
             webhook_secret: None,
             telegram_user_id: Some(7412589630),
+            forward_url: None,
         },
     )
     .await

@@ -1,5 +1,6 @@
 //! The REST API under `/api/`: one module per resource, assembled here with the layers every route shares.
 
+pub mod accounts;
 pub mod auth;
 pub mod chats;
 pub mod operators;
@@ -52,6 +53,16 @@ pub fn router(state: AppState) -> Router {
                 .patch(operators::update)
                 .put(operators::update)
                 .delete(operators::remove),
+        )
+        .route("/api/accounts/", get(accounts::list).post(accounts::create))
+        .route(
+            "/api/accounts/{id}/",
+            get(accounts::retrieve).patch(accounts::update),
+        )
+        .route("/api/accounts/{id}/set_webhook/", post(accounts::set_webhook))
+        .route(
+            "/api/accounts/{id}/delete_webhook/",
+            post(accounts::delete_webhook),
         )
         .route("/api/chats/", get(chats::list))
         .route("/api/chats/{id}/", get(chats::retrieve))
