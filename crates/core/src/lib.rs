@@ -10,6 +10,7 @@ pub mod event;
 pub mod inbound;
 mod macros;
 pub mod message;
+pub mod outbound;
 pub mod password;
 pub mod secrets;
 pub mod token;

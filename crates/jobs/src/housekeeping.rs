@@ -9,7 +9,7 @@ use crm_store::repo::jobs::{self, NewJob};
 use crm_store::repo::tokens;
 use serde_json::json;
 
-use crate::runner::{JobError, JobHandler};
+use crate::runner::{JobContext, JobError, JobHandler};
 
 /// The job kind.
 pub const KIND: &str = "housekeeping";
@@ -34,7 +34,7 @@ impl JobHandler for Housekeeping {
         KIND
     }
 
-    fn run(&self, _payload: serde_json::Value) -> crate::runner::BoxFuture<'_, Result<(), JobError>> {
+    fn run(&self, _job: JobContext) -> crate::runner::BoxFuture<'_, Result<(), JobError>> {
         Box::pin(async move {
             let purged = tokens::purge_revoked(&self.store, REVOKED_TOKEN_RETENTION)
                 .await

@@ -4,6 +4,7 @@
 
 pub mod backoff;
 pub mod housekeeping;
+pub mod outbox;
 pub mod runner;
 
-pub use runner::{JobError, JobHandler, Runner, RunnerSettings};
+pub use runner::{JobContext, JobError, JobHandler, Runner, RunnerSettings};

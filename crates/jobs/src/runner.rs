@@ -32,12 +32,30 @@ pub enum JobError {
     Permanent(String),
 }
 
+/// The job being run, as a handler sees it.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    /// Handler input.
+    pub payload: serde_json::Value,
+    /// This attempt's number, from 1.
+    pub attempt: i32,
+    /// Attempts allowed; on the last one a transient failure is final.
+    pub max_attempts: i32,
+}
+
+impl JobContext {
+    /// Whether this is the last attempt.
+    pub fn is_last_attempt(&self) -> bool {
+        self.attempt >= self.max_attempts
+    }
+}
+
 /// Runs the jobs of one kind.
 pub trait JobHandler: Send + Sync + 'static {
     /// The kind this handler runs.
     fn kind(&self) -> &'static str;
     /// Runs one job. Must be safe to run again after a crash (at-least-once delivery).
-    fn run(&self, payload: serde_json::Value) -> BoxFuture<'_, Result<(), JobError>>;
+    fn run(&self, job: JobContext) -> BoxFuture<'_, Result<(), JobError>>;
 }
 
 /// Tunables of the runner.
@@ -115,7 +133,14 @@ impl Runner {
 
     async fn run_job(&self, job: job_entity::Model) {
         let outcome = match self.handlers.get(job.kind.as_str()) {
-            Some(handler) => handler.run(job.payload.clone()).await,
+            Some(handler) => {
+                let context = JobContext {
+                    payload: job.payload.clone(),
+                    attempt: job.attempts,
+                    max_attempts: job.max_attempts,
+                };
+                handler.run(context).await
+            }
             // An instance of another version may know this kind; let it (or a later deploy) take it.
             None => Err(JobError::Retry(format!(
                 "no handler for job kind `{}` on this instance",

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use crm_bus::InProcessBus;
 use crm_core::secrets::SecretBox;
+use crm_jobs::outbox::SendMessages;
 use crm_jobs::{Runner, RunnerSettings};
 use crm_store::Store;
 use crm_store::connect::{PoolSettings, redact_url};
@@ -20,9 +21,6 @@ use tower::ServiceExt;
 use crate::bootstrap;
 use crate::config::Settings;
 use crate::secret_key;
-
-/// How long one Bot API request may take.
-const BOT_API_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long in-flight work may take to finish after a stop signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
@@ -97,14 +95,18 @@ impl Application {
             trust_forwarded_for: settings.trust_forwarded_for,
             ..WebSettings::default()
         };
-        let bot_api =
-            BotApi::new(&settings.telegram_bot_api_url, BOT_API_TIMEOUT).context("Bot API client")?;
-        let state = AppState::new(store.clone(), bus, bot_api, web);
+        let bot_api = BotApi::new(
+            &settings.telegram_bot_api_url,
+            Duration::from_secs(settings.telegram_bot_api_timeout),
+        )
+        .context("Bot API client")?;
+        let mut runner = Runner::new(store.clone(), RunnerSettings::new(settings.instance_id()));
+        runner.register(SendMessages::new(store.clone(), bot_api.clone()));
+        let state = AppState::new(store.clone(), bus, bot_api, runner.waker(), web);
         let router = crm_web::router(state);
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
-        let runner = Runner::new(store.clone(), RunnerSettings::new(settings.instance_id()));
         Ok(Self {
             listener,
             router,

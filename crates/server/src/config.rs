@@ -97,6 +97,9 @@ pub struct Settings {
         default_value = "https://api.telegram.org"
     )]
     pub telegram_bot_api_url: String,
+    /// Seconds one Bot API request may take before it counts as failed and is retried.
+    #[arg(long, env = "TELEGRAM_BOT_API_TIMEOUT", default_value_t = 30)]
+    pub telegram_bot_api_timeout: u64,
     /// Identifies this instance in job claims and leases (default: host name and process id).
     #[arg(long, env = "INSTANCE_ID")]
     pub instance_id: Option<String>,

@@ -2,6 +2,7 @@
 //! kinds newer than this code) and mapped to channel-neutral [`crm_core::inbound::InboundEvent`]s.
 
 pub mod client;
+pub mod send;
 pub mod update;
 pub mod webhook;
 

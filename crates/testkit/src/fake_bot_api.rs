@@ -39,7 +39,8 @@ pub enum Fault {
     ServerError,
     /// 400/403 with a description.
     Reject(u16, String),
-    /// No answer for this long (the client should time out).
+    /// No answer for this long, then a 504 without processing the call: the request is lost, as when
+    /// Telegram never got it (the client should time out first).
     Hang(Duration),
 }
 
@@ -223,7 +224,10 @@ async fn handle(
                 None,
             );
         }
-        Some(Fault::Hang(duration)) => tokio::time::sleep(duration).await,
+        Some(Fault::Hang(duration)) => {
+            tokio::time::sleep(duration).await;
+            return error(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout", None);
+        }
         None => {}
     }
     let mut world = fake.world();

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{accounts, auth, chats, operators, system, webhook};
+use crate::api::{accounts, auth, chats, messages, operators, system, webhook};
 
 struct TokenAuth;
 
@@ -33,11 +33,12 @@ impl Modify for TokenAuth {
         accounts::list, accounts::create, accounts::retrieve, accounts::update, accounts::set_webhook,
         accounts::delete_webhook,
         chats::list, chats::retrieve, chats::mark_as_read,
+        messages::list, messages::retrieve, messages::by_chat, messages::send_message, messages::reply, messages::retry,
         webhook::by_path, webhook::by_token,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&TokenAuth),
-    tags((name = "system"), (name = "auth"), (name = "operators"), (name = "accounts"), (name = "chats"), (name = "webhook"))
+    tags((name = "system"), (name = "auth"), (name = "operators"), (name = "accounts"), (name = "chats"), (name = "messages"), (name = "webhook"))
 )]
 pub struct ApiDoc;
 

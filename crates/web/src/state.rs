@@ -49,6 +49,8 @@ pub struct AppState {
     pub intake: Arc<IntakeCounters>,
     /// The Bot API client.
     pub bot_api: BotApi,
+    /// Wakes this instance's job runner when a job was just queued.
+    pub job_waker: Arc<tokio::sync::Notify>,
     /// When this instance started.
     pub started_at: Instant,
     /// Server version, for the status page.
@@ -57,7 +59,13 @@ pub struct AppState {
 
 impl AppState {
     /// State over `store`, `bus` and the Bot API client, with `settings`.
-    pub fn new(store: Store, bus: Arc<dyn EventBus>, bot_api: BotApi, settings: WebSettings) -> Self {
+    pub fn new(
+        store: Store,
+        bus: Arc<dyn EventBus>,
+        bot_api: BotApi,
+        job_waker: Arc<tokio::sync::Notify>,
+        settings: WebSettings,
+    ) -> Self {
         Self {
             store,
             bus,
@@ -65,6 +73,7 @@ impl AppState {
             login_limiter: Arc::new(LoginLimiter::default()),
             intake: Arc::new(IntakeCounters::default()),
             bot_api,
+            job_waker,
             started_at: Instant::now(),
             version: env!("CARGO_PKG_VERSION"),
         }

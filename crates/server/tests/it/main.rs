@@ -10,5 +10,6 @@ mod binary;
 mod chats;
 mod health;
 mod operators;
+mod outbox;
 mod roles;
 mod webhook;

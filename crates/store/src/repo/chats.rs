@@ -49,7 +49,8 @@ pub struct ChatListItem {
     pub assigned_user_id: Option<i64>,
 }
 
-fn assigned_to(user_id: i64) -> sea_orm::sea_query::SelectStatement {
+/// Ids of the chats actively assigned to `user_id`, as a subquery.
+pub fn assigned_to(user_id: i64) -> sea_orm::sea_query::SelectStatement {
     Query::select()
         .column(chat_assignments::Column::ChatId)
         .from(chat_assignments::Entity)

@@ -5,6 +5,8 @@ pub mod audit;
 pub mod chats;
 pub mod inbox;
 pub mod jobs;
+pub mod messages;
+pub mod outbox;
 pub mod stats;
 pub mod tokens;
 pub mod users;

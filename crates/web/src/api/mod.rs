@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod chats;
+pub mod messages;
 pub mod operators;
 pub mod system;
 pub mod webhook;
@@ -67,6 +68,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/chats/", get(chats::list))
         .route("/api/chats/{id}/", get(chats::retrieve))
         .route("/api/chats/{id}/mark_as_read/", post(chats::mark_as_read))
+        .route("/api/chats/{id}/send_message/", post(messages::send_message))
+        .route("/api/messages/", get(messages::list))
+        .route("/api/messages/by_chat/", get(messages::by_chat))
+        .route("/api/messages/{id}/", get(messages::retrieve))
+        .route("/api/messages/{id}/reply/", post(messages::reply))
+        .route("/api/messages/{id}/retry/", post(messages::retry))
         .route("/api/webhook/bot/", post(webhook::by_token))
         .route("/api/webhook/bot/{account}/", post(webhook::by_path))
         .route("/api/openapi.json", get(crate::openapi::document))

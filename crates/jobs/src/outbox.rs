@@ -1,0 +1,131 @@
+//! The `send_message` job: delivers a queued outgoing message through its account's channel and records the
+//! outcome. Flood waits reschedule at Telegram's `retry_after`; passing failures retry with backoff; a
+//! permanent refusal, or the last failed attempt, marks the message `failed` with the reason.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use crm_core::account::AccountType;
+use crm_core::outbound::{OutgoingMessage, SendError};
+use crm_store::Store;
+use crm_store::entity::{accounts, chats, messages};
+use crm_store::repo::accounts as account_repo;
+use crm_store::repo::outbox::{self, SEND_MESSAGE};
+use crm_telegram_bot::BotApi;
+use sea_orm::EntityTrait;
+
+use crate::runner::{BoxFuture, JobContext, JobError, JobHandler};
+
+/// Sends queued outgoing messages.
+pub struct SendMessages {
+    store: Store,
+    bot_api: BotApi,
+}
+
+impl SendMessages {
+    /// A handler sending through `bot_api`.
+    pub fn new(store: Store, bot_api: BotApi) -> Arc<Self> {
+        Arc::new(Self { store, bot_api })
+    }
+
+    async fn fail(&self, message: &messages::Model, reason: String) -> Result<(), JobError> {
+        outbox::mark_failed(&self.store, message, &reason)
+            .await
+            .map_err(|error| JobError::Retry(error.to_string()))?;
+        Err(JobError::Permanent(reason))
+    }
+
+    async fn deliver(&self, job: JobContext) -> Result<(), JobError> {
+        let store_error = |error: crm_store::StoreError| JobError::Retry(error.to_string());
+        let Some(message_id) = job.payload.get("message_id").and_then(serde_json::Value::as_i64) else {
+            return Err(JobError::Permanent("send_message job without message_id".into()));
+        };
+        let db = self.store.db();
+        let Some(message) = messages::Entity::find_by_id(message_id)
+            .one(db)
+            .await
+            .map_err(|e| store_error(e.into()))?
+        else {
+            return Ok(());
+        };
+        if message.status != crm_core::message::MessageStatus::Queued.as_str() {
+            // Sent already (a retried job after a crash), or failed and not retried: nothing to do.
+            return Ok(());
+        }
+        let chat = chats::Entity::find_by_id(message.chat_id)
+            .one(db)
+            .await
+            .map_err(|e| store_error(e.into()))?;
+        let account = match &chat {
+            Some(chat) => accounts::Entity::find_by_id(chat.account_id)
+                .one(db)
+                .await
+                .map_err(|e| store_error(e.into()))?,
+            None => None,
+        };
+        let (Some(chat), Some(account)) = (chat, account) else {
+            return self
+                .fail(&message, "the chat or its account no longer exists".into())
+                .await;
+        };
+        if account.account_type != AccountType::Bot.as_str() {
+            return self
+                .fail(
+                    &message,
+                    "sending through personal accounts is not available yet".into(),
+                )
+                .await;
+        }
+        if message.metadata.get("media_file_id").is_some() {
+            return self
+                .fail(&message, "attachments are not available yet".into())
+                .await;
+        }
+        let secrets = account_repo::open_secrets(&self.store, &account).map_err(store_error)?;
+        let Some(token) = secrets.bot_token else {
+            return self.fail(&message, "the bot account has no token".into()).await;
+        };
+        let outgoing = OutgoingMessage {
+            peer_id: chat.peer_id,
+            text: message.text.clone().or_else(|| message.caption.clone()),
+            reply_to_telegram_id: message.reply_to_telegram_id,
+            media: None,
+        };
+        match crm_telegram_bot::send::send(&self.bot_api, &token.0, outgoing).await {
+            Ok(sent) => {
+                outbox::mark_sent(&self.store, message.id, sent.telegram_message_id, sent.date)
+                    .await
+                    .map_err(store_error)?;
+                tracing::info!(
+                    message_id,
+                    telegram_message_id = sent.telegram_message_id,
+                    "message sent"
+                );
+                Ok(())
+            }
+            Err(SendError::Permanent(reason)) => self.fail(&message, reason).await,
+            Err(error) if job.is_last_attempt() => {
+                self.fail(
+                    &message,
+                    format!("gave up after {} attempts: {error}", job.attempt),
+                )
+                .await
+            }
+            Err(SendError::RetryAfter(wait, reason)) => Err(JobError::RetryAt(
+                Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default(),
+                reason,
+            )),
+            Err(SendError::Transient(reason)) => Err(JobError::Retry(reason)),
+        }
+    }
+}
+
+impl JobHandler for SendMessages {
+    fn kind(&self) -> &'static str {
+        SEND_MESSAGE
+    }
+
+    fn run(&self, job: JobContext) -> BoxFuture<'_, Result<(), JobError>> {
+        Box::pin(self.deliver(job))
+    }
+}

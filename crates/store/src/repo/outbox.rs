@@ -1,0 +1,170 @@
+//! Outgoing messages: an accepted reply is stored as `queued` together with its send job in one transaction,
+//! so it is never lost; the sender records `sent` (with Telegram's id) or `failed` (with the reason), and a
+//! failed message can be queued again by hand.
+
+use chrono::{DateTime, Utc};
+use crm_core::message::{Direction, MessageStatus, MessageType};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use serde_json::{Value, json};
+
+use crate::entity::{chats, messages};
+use crate::repo::jobs::{self, NewJob};
+use crate::{Store, StoreResult};
+
+/// The job kind that sends an outgoing message.
+pub const SEND_MESSAGE: &str = "send_message";
+/// Attempts before a transiently failing send is given up.
+pub const SEND_ATTEMPTS: i32 = 8;
+
+/// A reply to queue.
+#[derive(Debug, Clone)]
+pub struct NewOutgoing {
+    /// The chat.
+    pub chat_id: i64,
+    /// The operator sending it.
+    pub sent_by_user_id: i64,
+    /// Text, or the caption of a file.
+    pub text: Option<String>,
+    /// Kind of content.
+    pub message_type: MessageType,
+    /// The stored message replied to.
+    pub reply_to: Option<messages::Model>,
+    /// An uploaded file to attach (its `media_files` id).
+    pub media_file_id: Option<i64>,
+    /// Sender's display name.
+    pub sender_name: String,
+}
+
+fn send_job(message_id: i64, generation: i64) -> NewJob {
+    let mut job = NewJob::now(SEND_MESSAGE, json!({ "message_id": message_id }));
+    job.max_attempts = SEND_ATTEMPTS;
+    job.dedupe_key = Some(format!("{SEND_MESSAGE}:{message_id}:{generation}"));
+    job
+}
+
+/// Stores the message as `queued` and its send job, in one transaction.
+pub async fn queue(store: &Store, outgoing: NewOutgoing) -> StoreResult<messages::Model> {
+    let txn = store.db().begin().await?;
+    let now = Utc::now();
+    let mut metadata = json!({});
+    if let Some(media_file_id) = outgoing.media_file_id {
+        metadata["media_file_id"] = json!(media_file_id);
+    }
+    let message = messages::ActiveModel {
+        chat_id: Set(outgoing.chat_id),
+        direction: Set(Direction::Outbound.as_str().to_owned()),
+        message_type: Set(outgoing.message_type.as_str().to_owned()),
+        text: Set(if outgoing.media_file_id.is_none() {
+            outgoing.text.clone()
+        } else {
+            None
+        }),
+        caption: Set(if outgoing.media_file_id.is_some() {
+            outgoing.text.clone()
+        } else {
+            None
+        }),
+        sender_name: Set(Some(outgoing.sender_name)),
+        sent_by_user_id: Set(Some(outgoing.sent_by_user_id)),
+        reply_to_message_id: Set(outgoing.reply_to.as_ref().map(|m| m.id)),
+        reply_to_telegram_id: Set(outgoing.reply_to.as_ref().and_then(|m| m.telegram_message_id)),
+        status: Set(MessageStatus::Queued.as_str().to_owned()),
+        telegram_date: Set(now),
+        is_deleted: Set(false),
+        metadata: Set(metadata),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    jobs::enqueue(&txn, send_job(message.id, 0)).await?;
+    chats::Entity::update_many()
+        .col_expr(
+            chats::Column::MessageCount,
+            Expr::col(chats::Column::MessageCount).add(1),
+        )
+        .col_expr(chats::Column::LastMessageAt, Expr::value(now))
+        .col_expr(chats::Column::UpdatedAt, Expr::value(now))
+        .filter(chats::Column::Id.eq(outgoing.chat_id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(message)
+}
+
+/// Records Telegram's acknowledgement: status `sent`, its message id and date.
+pub async fn mark_sent(
+    store: &Store,
+    message_id: i64,
+    telegram_message_id: i64,
+    date: DateTime<Utc>,
+) -> StoreResult<()> {
+    messages::Entity::update_many()
+        .col_expr(
+            messages::Column::Status,
+            Expr::value(MessageStatus::Sent.as_str()),
+        )
+        .col_expr(
+            messages::Column::TelegramMessageId,
+            Expr::value(telegram_message_id),
+        )
+        .col_expr(messages::Column::TelegramDate, Expr::value(date))
+        .col_expr(messages::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(messages::Column::Id.eq(message_id))
+        .exec(store.db())
+        .await?;
+    Ok(())
+}
+
+/// Records that sending failed for good, with the reason in `metadata.error`.
+pub async fn mark_failed(store: &Store, message: &messages::Model, reason: &str) -> StoreResult<()> {
+    let mut metadata = message.metadata.clone();
+    if let Some(fields) = metadata.as_object_mut() {
+        fields.insert("error".into(), Value::String(reason.to_owned()));
+        fields.insert("failed_at".into(), json!(Utc::now()));
+    }
+    messages::Entity::update_many()
+        .col_expr(
+            messages::Column::Status,
+            Expr::value(MessageStatus::Failed.as_str()),
+        )
+        .col_expr(messages::Column::Metadata, Expr::value(metadata))
+        .col_expr(messages::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(messages::Column::Id.eq(message.id))
+        .exec(store.db())
+        .await?;
+    Ok(())
+}
+
+/// Queues a failed outgoing message again (a retry by hand), with a fresh send job. False if it is not a
+/// failed outgoing message.
+pub async fn retry_failed(store: &Store, message: &messages::Model) -> StoreResult<bool> {
+    if message.status != MessageStatus::Failed.as_str() || message.direction != Direction::Outbound.as_str() {
+        return Ok(false);
+    }
+    let txn = store.db().begin().await?;
+    let mut metadata = message.metadata.clone();
+    let generation = metadata.get("retries").and_then(Value::as_i64).unwrap_or(0) + 1;
+    if let Some(fields) = metadata.as_object_mut() {
+        fields.remove("error");
+        fields.insert("retries".into(), json!(generation));
+    }
+    let updated = messages::Entity::update_many()
+        .col_expr(
+            messages::Column::Status,
+            Expr::value(MessageStatus::Queued.as_str()),
+        )
+        .col_expr(messages::Column::Metadata, Expr::value(metadata))
+        .col_expr(messages::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(messages::Column::Id.eq(message.id))
+        .filter(messages::Column::Status.eq(MessageStatus::Failed.as_str()))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected == 1 {
+        jobs::enqueue(&txn, send_job(message.id, generation)).await?;
+    }
+    txn.commit().await?;
+    Ok(updated.rows_affected == 1)
+}
