@@ -32,7 +32,7 @@ impl Modify for TokenAuth {
         operators::list, operators::create, operators::retrieve, operators::update, operators::remove,
         accounts::list, accounts::create, accounts::retrieve, accounts::update, accounts::set_webhook,
         accounts::delete_webhook,
-        chats::list, chats::retrieve, chats::mark_as_read,
+        chats::list, chats::retrieve, chats::mark_as_read, chats::assign, chats::unassign,
         messages::list, messages::retrieve, messages::by_chat, messages::send_message, messages::reply, messages::retry,
         webhook::by_path, webhook::by_token,
     ),

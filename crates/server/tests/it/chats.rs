@@ -8,7 +8,7 @@ use crm_store::entity::chat_assignments;
 use crm_store::repo::accounts::{NewAccount, create};
 use crm_testkit::{TestApp, TestDatabase, on_every_backend, spawn_app};
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, Set};
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "5550002223:AAChatListBotTokenForTests_abcdefghijk";
@@ -213,5 +213,176 @@ async fn chat_list_order_filters_and_isolation(database: TestDatabase) {
         (Some(1), Some(3))
     );
     assert_eq!(after["last_message_preview"], "third");
+    app.stop().await;
+}
+
+on_every_backend!(assignments_follow_max_chats_and_transfers);
+
+async fn assignments_follow_max_chats_and_transfers(database: TestDatabase) {
+    let app = spawn_app(database).await;
+    let admin = app.admin_token().await;
+    let (olga_id, olga) = app.create_operator(&admin, "olga").await;
+    let (pavel_id, pavel) = app.create_operator(&admin, "pavel").await;
+    let bot = create(
+        &app.store,
+        NewAccount {
+            name: "Shop bot".into(),
+            account_type: AccountType::Bot,
+            status: AccountStatus::Active,
+            phone_number: None,
+            api_id: None,
+            api_hash: None,
+            session: None,
+            bot_token: Some(Sensitive(TOKEN.into())),
+            bot_username: Some("shop_bot".into()),
+            webhook_secret: Some(Sensitive(SECRET.into())),
+            telegram_user_id: Some(5550002223),
+            forward_url: None,
+        },
+    )
+    .await
+    .unwrap()
+    .id;
+    deliver(&app, bot, 201, "Anna", 1, 1_700_000_100, "a").await;
+    deliver(&app, bot, 202, "Boris", 1, 1_700_000_200, "b").await;
+    let list = app.get("/api/chats/", Some(&admin)).await.body;
+    let boris = list["results"][0]["id"].as_i64().unwrap();
+    let anna = list["results"][1]["id"].as_i64().unwrap();
+    let patch = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/operators/{olga_id}/"),
+            Some(&admin),
+            Some(json!({"max_chats": 1})),
+        )
+        .await;
+    assert_eq!(patch.status, StatusCode::OK);
+
+    let given = app
+        .post(
+            &format!("/api/chats/{anna}/assign/"),
+            Some(&admin),
+            json!({"operator_id": olga_id}),
+        )
+        .await;
+    assert_eq!(
+        (
+            given.status,
+            given.body["status"].as_str(),
+            given.body["operator_id"].as_i64()
+        ),
+        (StatusCode::OK, Some("assigned"), Some(olga_id))
+    );
+    assert_eq!(names(&app.get("/api/chats/", Some(&olga)).await.body), ["Anna"]);
+    let full = app
+        .post(
+            &format!("/api/chats/{boris}/assign/"),
+            Some(&admin),
+            json!({"operator_id": olga_id}),
+        )
+        .await;
+    assert_eq!(
+        (full.status, full.body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("max_chats_reached"))
+    );
+    assert_eq!(full.body["error"], "Maximum chats limit reached (1)");
+    let olga_row = app
+        .get(&format!("/api/operators/{olga_id}/"), Some(&admin))
+        .await
+        .body;
+    assert_eq!(olga_row["current_chats"], 1);
+
+    // Operators act only on their own chats.
+    assert_eq!(
+        app.post(&format!("/api/chats/{boris}/assign/"), Some(&pavel), json!({}))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let push = app
+        .post(
+            &format!("/api/chats/{anna}/assign/"),
+            Some(&olga),
+            json!({"operator_id": pavel_id}),
+        )
+        .await;
+    assert_eq!(push.status, StatusCode::FORBIDDEN);
+    let own = app
+        .client
+        .post(app.url(&format!("/api/chats/{anna}/assign/")))
+        .header("Authorization", format!("Token {olga}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        own.status(),
+        StatusCode::OK,
+        "assigning one's own chat again, with no body, is fine"
+    );
+
+    // An admin transfers the chat; the old holder loses it at once.
+    let moved = app
+        .post(
+            &format!("/api/chats/{anna}/assign/"),
+            Some(&admin),
+            json!({"operator_id": pavel_id}),
+        )
+        .await;
+    assert_eq!(moved.body["operator_id"], pavel_id);
+    assert_eq!(
+        app.get(&format!("/api/chats/{anna}/"), Some(&olga)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get(&format!("/api/chats/{anna}/"), Some(&pavel)).await.body["assigned_operator_id"],
+        pavel_id
+    );
+    let history = crm_store::entity::chat_assignments::Entity::find()
+        .all(app.store.db())
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2, "the earlier assignment is kept as history");
+    assert!(
+        history
+            .iter()
+            .any(|a| a.user_id == olga_id && a.unassigned_at.is_some() && a.active_chat_id.is_none())
+    );
+
+    let released = app
+        .post(&format!("/api/chats/{anna}/unassign/"), Some(&pavel), json!({}))
+        .await;
+    assert_eq!(released.body["status"], "unassigned");
+    assert_eq!(app.get("/api/chats/", Some(&pavel)).await.body["count"], 0);
+    assert_eq!(
+        app.post(&format!("/api/chats/{anna}/unassign/"), Some(&admin), json!({}))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Only active users can hold chats.
+    app.call(
+        reqwest::Method::PATCH,
+        &format!("/api/operators/{pavel_id}/"),
+        Some(&admin),
+        Some(json!({"is_active": false})),
+    )
+    .await;
+    let inactive = app
+        .post(
+            &format!("/api/chats/{boris}/assign/"),
+            Some(&admin),
+            json!({"operator_id": pavel_id}),
+        )
+        .await;
+    assert_eq!(inactive.status, StatusCode::BAD_REQUEST);
+    let junk = app
+        .post(
+            &format!("/api/chats/{boris}/assign/"),
+            Some(&admin),
+            json!({"operator_id": "x"}),
+        )
+        .await;
+    assert_eq!(junk.status, StatusCode::BAD_REQUEST);
     app.stop().await;
 }

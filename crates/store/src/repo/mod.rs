@@ -1,6 +1,7 @@
 //! Repositories: one module per aggregate, each a set of functions over [`crate::Store`].
 
 pub mod accounts;
+pub mod assignments;
 pub mod audit;
 pub mod chats;
 pub mod inbox;

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use chrono::{DateTime, Utc};
 use crm_store::page::PAGE_SIZE;
+use crm_store::repo::assignments::{self, Assigned};
 use crm_store::repo::chats::{self as chat_repo, ChatFilter, ChatListItem, Viewer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -251,5 +252,100 @@ pub async fn mark_as_read(
     Ok(Json(MarkedRead {
         status: "success",
         chat: visible_chat(&state, &caller, id).await?,
+    }))
+}
+
+/// Whom to give the chat to; admins may name any active user, operators only themselves.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignBody {
+    /// The new holder (default: the caller).
+    pub operator_id: Option<i64>,
+}
+
+/// Result of an assignment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssignResult {
+    /// `assigned` or `unassigned`.
+    pub status: &'static str,
+    /// The assignment's id.
+    pub assignment_id: Option<i64>,
+    /// The holder now.
+    pub operator_id: Option<i64>,
+}
+
+fn optional_body(body: &[u8]) -> ApiResult<AssignBody> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(AssignBody::default());
+    }
+    serde_json::from_slice(body).map_err(|error| ApiError::invalid("invalid_body", error.to_string()))
+}
+
+/// Assigns the chat: an admin to anyone active (taking it from its holder), an operator to themselves.
+/// The holder's `max_chats` is enforced.
+#[utoipa::path(post, path = "/api/chats/{id}/assign/", tag = "chats", params(("id" = i64, Path)),
+    request_body(content = AssignBody, description = "Optional"), security(("token" = [])),
+    responses((status = 200, body = AssignResult), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
+pub async fn assign(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<i64>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<AssignResult>> {
+    let body = optional_body(&body)?;
+    chat_repo::find_visible(&state.store, viewer(&caller), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Chat"))?;
+    let target = body.operator_id.unwrap_or(caller.user.id);
+    if !caller.is_admin() && target != caller.user.id {
+        return Err(ApiError::forbidden());
+    }
+    match assignments::assign(&state.store, id, target, caller.user.id).await? {
+        Assigned::Done(assignment) => {
+            state
+                .bus
+                .publish(crm_core::event::Event::UserChanged { user_id: target });
+            Ok(Json(AssignResult {
+                status: "assigned",
+                assignment_id: Some(assignment.id),
+                operator_id: Some(target),
+            }))
+        }
+        Assigned::LimitReached(limit) => Err(ApiError::invalid(
+            "max_chats_reached",
+            format!("Maximum chats limit reached ({limit})"),
+        )),
+        Assigned::NoSuchUser => Err(ApiError::invalid(
+            "invalid_field",
+            "operator_id must name an active user",
+        )),
+    }
+}
+
+/// Releases the chat: an admin any chat, an operator their own.
+#[utoipa::path(post, path = "/api/chats/{id}/unassign/", tag = "chats", params(("id" = i64, Path)), security(("token" = [])),
+    responses((status = 200, body = AssignResult), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn unassign(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<AssignResult>> {
+    chat_repo::find_visible(&state.store, viewer(&caller), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Chat"))?;
+    let holder = assignments::holder(&state.store, id).await?;
+    if !assignments::release(&state.store, id).await? {
+        return Err(ApiError::Core(crm_core::CoreError::NotFound(
+            "Chat is not assigned".into(),
+        )));
+    }
+    if let Some(user_id) = holder {
+        state.bus.publish(crm_core::event::Event::UserChanged { user_id });
+    }
+    Ok(Json(AssignResult {
+        status: "unassigned",
+        assignment_id: None,
+        operator_id: None,
     }))
 }

@@ -69,6 +69,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/chats/{id}/", get(chats::retrieve))
         .route("/api/chats/{id}/mark_as_read/", post(chats::mark_as_read))
         .route("/api/chats/{id}/send_message/", post(messages::send_message))
+        .route("/api/chats/{id}/assign/", post(chats::assign))
+        .route("/api/chats/{id}/unassign/", post(chats::unassign))
         .route("/api/messages/", get(messages::list))
         .route("/api/messages/by_chat/", get(messages::by_chat))
         .route("/api/messages/{id}/", get(messages::retrieve))
