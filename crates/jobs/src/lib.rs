@@ -3,6 +3,7 @@
 //! that used up their attempts, and schedules periodic housekeeping.
 
 pub mod backoff;
+pub mod forward;
 pub mod housekeeping;
 pub mod outbox;
 pub mod runner;

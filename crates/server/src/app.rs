@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use crm_bus::InProcessBus;
 use crm_core::secrets::SecretBox;
+use crm_jobs::forward::ForwardUpdates;
 use crm_jobs::outbox::SendMessages;
 use crm_jobs::{Runner, RunnerSettings};
 use crm_store::Store;
@@ -102,6 +103,7 @@ impl Application {
         .context("Bot API client")?;
         let mut runner = Runner::new(store.clone(), RunnerSettings::new(settings.instance_id()));
         runner.register(SendMessages::new(store.clone(), bot_api.clone()));
+        runner.register(ForwardUpdates::new(store.clone()).map_err(anyhow::Error::msg)?);
         let state = AppState::new(store.clone(), bus, bot_api, runner.waker(), web);
         let router = crm_web::router(state);
         let listener = TcpListener::bind(settings.listen_addr)

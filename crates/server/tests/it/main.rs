@@ -8,6 +8,7 @@ mod accounts;
 mod auth;
 mod binary;
 mod chats;
+mod forwarding;
 mod health;
 mod operators;
 mod outbox;

@@ -12,6 +12,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 
 use crate::entity::{chats, messages};
+use crate::repo::jobs::NewJob;
 use crate::{Store, StoreError, StoreResult};
 
 /// What receiving an event did.
@@ -50,7 +51,21 @@ impl Received {
 
 /// Stores `event` for `account_id` in one transaction. Safe to call again with the same event.
 pub async fn receive(store: &Store, account_id: i64, event: &InboundEvent) -> StoreResult<Received> {
+    receive_with_jobs(store, account_id, event, Vec::new()).await
+}
+
+/// Like [`receive`], and enqueues `jobs` (for example forwarding the raw update) in the same transaction, so
+/// they exist exactly when the event was stored. Jobs with a dedupe key already queued are skipped.
+pub async fn receive_with_jobs(
+    store: &Store,
+    account_id: i64,
+    event: &InboundEvent,
+    jobs: Vec<NewJob>,
+) -> StoreResult<Received> {
     let txn = store.db().begin().await?;
+    for job in jobs {
+        crate::repo::jobs::enqueue(&txn, job).await?;
+    }
     let received = match event {
         InboundEvent::NewMessage(message) => store_message(&txn, account_id, message).await?,
         InboundEvent::EditedMessage(message) => edit_message(&txn, account_id, message).await?,

@@ -5,13 +5,13 @@ use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait, TryInsertResult,
 };
 use serde_json::Value;
 
 use crate::entity::jobs;
-use crate::{Store, StoreError, StoreResult};
+use crate::{Store, StoreResult};
 
 /// Waiting for its `run_at`.
 pub const PENDING: &str = "pending";
@@ -51,7 +51,8 @@ impl NewJob {
 }
 
 /// Adds a job through `conn` (a transaction, so the job commits with the change that caused it). With a
-/// `dedupe_key` that already exists, nothing is added and `None` is returned.
+/// `dedupe_key` that already exists, nothing is added and `None` is returned; the insert uses ON CONFLICT DO
+/// NOTHING rather than catching an error, so a surrounding PostgreSQL transaction stays usable.
 pub async fn enqueue<C: ConnectionTrait>(conn: &C, job: NewJob) -> StoreResult<Option<jobs::Model>> {
     let now = Utc::now();
     let model = jobs::ActiveModel {
@@ -66,10 +67,15 @@ pub async fn enqueue<C: ConnectionTrait>(conn: &C, job: NewJob) -> StoreResult<O
         updated_at: Set(now),
         ..Default::default()
     };
-    match model.insert(conn).await.map_err(StoreError::from) {
-        Ok(row) => Ok(Some(row)),
-        Err(StoreError::Duplicate(_)) => Ok(None),
-        Err(other) => Err(other),
+    match jobs::Entity::insert(model)
+        .on_conflict_do_nothing_on([jobs::Column::DedupeKey])
+        .exec(conn)
+        .await?
+    {
+        TryInsertResult::Inserted(inserted) => Ok(jobs::Entity::find_by_id(inserted.last_insert_id)
+            .one(conn)
+            .await?),
+        TryInsertResult::Conflicted | TryInsertResult::Empty => Ok(None),
     }
 }
 

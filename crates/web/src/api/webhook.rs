@@ -8,6 +8,7 @@ use axum::http::HeaderMap;
 use crm_core::account::{AccountStatus, AccountType};
 use crm_store::entity::accounts;
 use crm_store::repo::accounts as account_repo;
+use crm_store::repo::forwarding::forward_job;
 use crm_store::repo::inbox::{self, Outcome};
 use crm_telegram_bot::webhook::{SECRET_HEADER, looks_like_bot_token, secret_matches};
 use crm_telegram_bot::{map_update, update::update_kind};
@@ -78,7 +79,16 @@ async fn process(
         ));
     }
     let event = map_update(&update, account.telegram_user_id);
-    let received = inbox::receive(&state.store, account.id, &event).await?;
+    let forwards: Vec<_> = account
+        .forward_url
+        .iter()
+        .map(|url| forward_job(account.id, url, &update))
+        .collect();
+    let forwarding = !forwards.is_empty();
+    let received = inbox::receive_with_jobs(&state.store, account.id, &event, forwards).await?;
+    if forwarding {
+        state.job_waker.notify_one();
+    }
     if received.outcome == Outcome::Ignored {
         state.intake.count_ignored(&update_kind(&update));
     }
