@@ -12,11 +12,14 @@ use serde_json::{Value, json};
 
 const TOKEN: &str = "7003004005:AAForwardingBotTokenForTheTests_abcde";
 
+/// One delivery the backend got: the secret header, the body, and the status it answered.
+type Delivery = (Option<String>, Value, u16);
+
 /// The existing bot's backend: answers with the scripted statuses, then 200, and records what it got.
 #[derive(Clone, Default)]
 struct Backend {
     script: Arc<Mutex<Vec<u16>>>,
-    received: Arc<Mutex<Vec<(Option<String>, Value, u16)>>>,
+    received: Arc<Mutex<Vec<Delivery>>>,
 }
 
 async fn start_backend(script: Vec<u16>) -> (String, Backend) {
