@@ -9,6 +9,7 @@ pub mod error;
 pub mod event;
 pub mod inbound;
 mod macros;
+pub mod media;
 pub mod message;
 pub mod outbound;
 pub mod password;

@@ -5,6 +5,7 @@
 pub mod backoff;
 pub mod forward;
 pub mod housekeeping;
+pub mod media;
 pub mod outbox;
 pub mod runner;
 

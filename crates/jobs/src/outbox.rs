@@ -2,14 +2,17 @@
 //! outcome. Flood waits reschedule at Telegram's `retry_after`; passing failures retry with backoff; a
 //! permanent refusal, or the last failed attempt, marks the message `failed` with the reason.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::Utc;
 use crm_core::account::AccountType;
-use crm_core::outbound::{OutgoingMessage, SendError};
+use crm_core::message::MessageType;
+use crm_core::outbound::{OutgoingMedia, OutgoingMessage, SendError};
 use crm_store::Store;
 use crm_store::entity::{accounts, chats, messages};
 use crm_store::repo::accounts as account_repo;
+use crm_store::repo::media;
 use crm_store::repo::outbox::{self, SEND_MESSAGE};
 use crm_telegram_bot::BotApi;
 use sea_orm::EntityTrait;
@@ -20,12 +23,48 @@ use crate::runner::{BoxFuture, JobContext, JobError, JobHandler};
 pub struct SendMessages {
     store: Store,
     bot_api: BotApi,
+    media_dir: PathBuf,
 }
 
 impl SendMessages {
-    /// A handler sending through `bot_api`.
-    pub fn new(store: Store, bot_api: BotApi) -> Arc<Self> {
-        Arc::new(Self { store, bot_api })
+    /// A handler sending through `bot_api`, reading attachments from `media_dir`.
+    pub fn new(store: Store, bot_api: BotApi, media_dir: PathBuf) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            bot_api,
+            media_dir,
+        })
+    }
+
+    /// Reads the attachment of `message`, if it has one.
+    async fn attachment(&self, message: &messages::Model) -> Result<Option<OutgoingMedia>, String> {
+        let Some(media_id) = message
+            .metadata
+            .get("media_file_id")
+            .and_then(serde_json::Value::as_i64)
+        else {
+            return Ok(None);
+        };
+        let row = media::find(&self.store, media_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the attached file no longer exists")?;
+        let path = row
+            .storage_path
+            .as_deref()
+            .and_then(|p| crm_store::files::resolve(&self.media_dir, p))
+            .ok_or("the attached file has no stored copy")?;
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|error| format!("cannot read the attached file: {error}"))?;
+        Ok(Some(OutgoingMedia {
+            kind: MessageType::parse(&message.message_type).unwrap_or(MessageType::Document),
+            bytes,
+            file_name: row.file_name.unwrap_or_else(|| "file".into()),
+            content_type: row
+                .content_type
+                .unwrap_or_else(|| "application/octet-stream".into()),
+        }))
     }
 
     async fn fail(&self, message: &messages::Model, reason: String) -> Result<(), JobError> {
@@ -76,11 +115,10 @@ impl SendMessages {
                 )
                 .await;
         }
-        if message.metadata.get("media_file_id").is_some() {
-            return self
-                .fail(&message, "attachments are not available yet".into())
-                .await;
-        }
+        let attachment = match self.attachment(&message).await {
+            Ok(attachment) => attachment,
+            Err(reason) => return self.fail(&message, reason).await,
+        };
         let secrets = account_repo::open_secrets(&self.store, &account).map_err(store_error)?;
         let Some(token) = secrets.bot_token else {
             return self.fail(&message, "the bot account has no token".into()).await;
@@ -89,7 +127,7 @@ impl SendMessages {
             peer_id: chat.peer_id,
             text: message.text.clone().or_else(|| message.caption.clone()),
             reply_to_telegram_id: message.reply_to_telegram_id,
-            media: None,
+            media: attachment,
         };
         match crm_telegram_bot::send::send(&self.bot_api, &token.0, outgoing).await {
             Ok(sent) => {

@@ -10,6 +10,7 @@ use anyhow::Context;
 use crm_bus::InProcessBus;
 use crm_core::secrets::SecretBox;
 use crm_jobs::forward::ForwardUpdates;
+use crm_jobs::media::DownloadMedia;
 use crm_jobs::outbox::SendMessages;
 use crm_jobs::{Runner, RunnerSettings};
 use crm_store::Store;
@@ -94,6 +95,8 @@ impl Application {
                 .filter(|o| !o.is_empty())
                 .collect(),
             trust_forwarded_for: settings.trust_forwarded_for,
+            media_dir: settings.data_dir.join("media"),
+            max_upload_bytes: settings.max_upload_size,
             ..WebSettings::default()
         };
         let bot_api = BotApi::new(
@@ -102,8 +105,17 @@ impl Application {
         )
         .context("Bot API client")?;
         let mut runner = Runner::new(store.clone(), RunnerSettings::new(settings.instance_id()));
-        runner.register(SendMessages::new(store.clone(), bot_api.clone()));
+        runner.register(SendMessages::new(
+            store.clone(),
+            bot_api.clone(),
+            settings.data_dir.join("media"),
+        ));
         runner.register(ForwardUpdates::new(store.clone()).map_err(anyhow::Error::msg)?);
+        runner.register(DownloadMedia::new(
+            store.clone(),
+            bot_api.clone(),
+            settings.data_dir.join("media"),
+        ));
         let state = AppState::new(store.clone(), bus, bot_api, runner.waker(), web);
         let router = crm_web::router(state);
         let listener = TcpListener::bind(settings.listen_addr)

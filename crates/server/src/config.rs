@@ -90,6 +90,9 @@ pub struct Settings {
     /// Password of the `admin` user created on the very first start (otherwise a random one is logged once).
     #[arg(long, env = "CRM_ADMIN_PASSWORD", hide_env_values = true)]
     pub crm_admin_password: Option<String>,
+    /// Largest file operators may upload, in bytes (the Bot API's upload limit is 50 MB).
+    #[arg(long, env = "MAX_UPLOAD_SIZE", default_value_t = 50 * 1024 * 1024)]
+    pub max_upload_size: usize,
     /// Base URL of the Bot API (Telegram's, or a self-hosted Bot API server).
     #[arg(
         long,

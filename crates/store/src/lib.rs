@@ -5,6 +5,7 @@
 pub mod connect;
 pub mod entity;
 pub mod error;
+pub mod files;
 pub mod migration;
 pub mod page;
 pub mod repo;

@@ -51,6 +51,7 @@ struct World {
     faults: HashMap<String, VecDeque<Fault>>,
     updates: HashMap<String, Vec<Value>>,
     files: HashMap<String, (String, Vec<u8>)>,
+    too_big: Vec<String>,
     next_message_id: i64,
 }
 
@@ -120,6 +121,11 @@ impl FakeBotApi {
         self.world()
             .files
             .insert(file_id.to_owned(), (file_path.to_owned(), bytes));
+    }
+
+    /// Makes `getFile` refuse `file_id` as Telegram does for files over 20 MB.
+    pub fn add_too_big_file(&self, file_id: &str) {
+        self.world().too_big.push(file_id.to_owned());
     }
 
     /// The next call of `method` fails with `fault` (several queue up in order).
@@ -256,6 +262,9 @@ async fn handle(
         }
         "getFile" => {
             let file_id = params.get("file_id").and_then(Value::as_str).unwrap_or_default();
+            if world.too_big.iter().any(|id| id == file_id) {
+                return error(StatusCode::BAD_REQUEST, "Bad Request: file is too big", None);
+            }
             match world.files.get(file_id) {
                 Some((path, bytes)) => ok(
                     json!({ "file_id": file_id, "file_unique_id": format!("u{file_id}"),

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{accounts, auth, chats, messages, operators, system, webhook};
+use crate::api::{accounts, auth, chats, media, messages, operators, system, webhook};
 
 struct TokenAuth;
 
@@ -34,11 +34,12 @@ impl Modify for TokenAuth {
         accounts::delete_webhook,
         chats::list, chats::retrieve, chats::mark_as_read, chats::assign, chats::unassign,
         messages::list, messages::retrieve, messages::by_chat, messages::send_message, messages::reply, messages::retry,
+        media::file, media::download_media, media::upload,
         webhook::by_path, webhook::by_token,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&TokenAuth),
-    tags((name = "system"), (name = "auth"), (name = "operators"), (name = "accounts"), (name = "chats"), (name = "messages"), (name = "webhook"))
+    tags((name = "system"), (name = "auth"), (name = "operators"), (name = "accounts"), (name = "chats"), (name = "messages"), (name = "media"), (name = "webhook"))
 )]
 pub struct ApiDoc;
 

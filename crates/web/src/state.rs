@@ -21,6 +21,10 @@ pub struct WebSettings {
     pub trust_forwarded_for: bool,
     /// Largest JSON body accepted, in bytes.
     pub max_json_body: usize,
+    /// Where media files live.
+    pub media_dir: std::path::PathBuf,
+    /// Largest upload accepted, in bytes.
+    pub max_upload_bytes: usize,
 }
 
 impl Default for WebSettings {
@@ -30,6 +34,8 @@ impl Default for WebSettings {
             cors_allowed_origins: Vec::new(),
             trust_forwarded_for: false,
             max_json_body: 1024 * 1024,
+            media_dir: std::path::PathBuf::from("data/media"),
+            max_upload_bytes: 50 * 1024 * 1024,
         }
     }
 }

@@ -10,6 +10,7 @@ mod binary;
 mod chats;
 mod forwarding;
 mod health;
+mod media;
 mod operators;
 mod outbox;
 mod roles;

@@ -232,11 +232,8 @@ async fn outgoing_input_and_isolation(database: TestDatabase) {
         (json!({}), "invalid_field"),
         (json!({"text": "   "}), "invalid_field"),
         (json!({"text": "x".repeat(4097)}), "invalid_field"),
-        (
-            json!({"text": "hi", "media_path": "/etc/passwd"}),
-            "attachments_unavailable",
-        ),
-        (json!({"text": "hi", "file_id": 1}), "attachments_unavailable"),
+        (json!({"text": "hi", "media_path": "/etc/passwd"}), "unknown_file"),
+        (json!({"text": "hi", "file_id": 1}), "unknown_file"),
         (json!({"text": 5}), "invalid_body"),
         (json!({"text": "hi", "parse_mode": "HTML"}), "invalid_body"),
     ] {

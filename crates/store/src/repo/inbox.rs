@@ -15,6 +15,9 @@ use crate::entity::{chats, messages};
 use crate::repo::jobs::NewJob;
 use crate::{Store, StoreError, StoreResult};
 
+/// Files larger than this are not downloaded automatically (the public Bot API's limit).
+pub const MAX_DOWNLOAD_BYTES: i64 = 20 * 1024 * 1024;
+
 /// What receiving an event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -230,6 +233,9 @@ async fn store_message(
         });
     }
     count_new_message(txn, chat.id, message.direction, message.date).await?;
+    if let Some(media) = &message.media {
+        crate::repo::media::queue_download(txn, stored.id, media, MAX_DOWNLOAD_BYTES).await?;
+    }
     // A reply that arrived before its parent is linked when the parent comes.
     messages::Entity::update_many()
         .col_expr(messages::Column::ReplyToMessageId, Expr::value(stored.id))

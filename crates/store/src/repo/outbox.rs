@@ -8,9 +8,9 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use serde_json::{Value, json};
 
-use crate::entity::{chats, messages};
+use crate::entity::{chats, media_files, messages};
 use crate::repo::jobs::{self, NewJob};
-use crate::{Store, StoreResult};
+use crate::{Store, StoreError, StoreResult};
 
 /// The job kind that sends an outgoing message.
 pub const SEND_MESSAGE: &str = "send_message";
@@ -79,6 +79,20 @@ pub async fn queue(store: &Store, outgoing: NewOutgoing) -> StoreResult<messages
     }
     .insert(&txn)
     .await?;
+    if let Some(media_file_id) = outgoing.media_file_id {
+        // An upload is sent once: attaching it to a second message is refused.
+        let attached = media_files::Entity::update_many()
+            .col_expr(media_files::Column::MessageId, Expr::value(message.id))
+            .filter(media_files::Column::Id.eq(media_file_id))
+            .filter(media_files::Column::MessageId.is_null())
+            .exec(&txn)
+            .await?;
+        if attached.rows_affected != 1 {
+            return Err(StoreError::Duplicate(
+                "the upload is already attached to a message".into(),
+            ));
+        }
+    }
     jobs::enqueue(&txn, send_job(message.id, 0)).await?;
     chats::Entity::update_many()
         .col_expr(

@@ -9,12 +9,14 @@ use crm_core::message::MessageType;
 use crm_store::entity::messages;
 use crm_store::page::PAGE_SIZE;
 use crm_store::repo::chats::{self as chat_repo, Viewer};
+use crm_store::repo::media as media_repo;
 use crm_store::repo::messages as message_repo;
 use crm_store::repo::outbox::{self, NewOutgoing};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use super::media::MediaOut;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
@@ -70,6 +72,8 @@ pub struct MessageOut {
     pub reply_to_message_id: Option<i64>,
     /// Why sending failed.
     pub error: Option<String>,
+    /// The attached file, if any.
+    pub media: Option<MediaOut>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -101,11 +105,52 @@ impl From<messages::Model> for MessageOut {
             reply_to_message: m.reply_to_message_id,
             reply_to_message_id: m.reply_to_telegram_id,
             error: m.metadata.get("error").and_then(Value::as_str).map(str::to_owned),
+            media: None,
             created_at: m.created_at,
             updated_at: m.updated_at,
             metadata: m.metadata,
         }
     }
+}
+
+/// Shapes messages with their files, loaded in one query.
+pub async fn shaped(state: &AppState, rows: Vec<messages::Model>) -> ApiResult<Vec<MessageOut>> {
+    let mut files = media_repo::for_messages(&state.store, rows.iter().map(|m| m.id).collect()).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let media = files.remove(&row.id).map(MediaOut::from);
+            MessageOut {
+                media,
+                ..MessageOut::from(row)
+            }
+        })
+        .collect())
+}
+
+async fn shaped_one(state: &AppState, row: messages::Model) -> ApiResult<MessageOut> {
+    shaped(state, vec![row])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::not_found("Message"))
+}
+
+async fn shaped_page(
+    state: &AppState,
+    page: crm_store::Page<messages::Model>,
+) -> ApiResult<crm_store::Page<MessageOut>> {
+    let crm_store::Page {
+        items,
+        total,
+        page,
+        page_size,
+    } = page;
+    Ok(crm_store::Page {
+        items: shaped(state, items).await?,
+        total,
+        page,
+        page_size,
+    })
 }
 
 fn viewer(caller: &CurrentUser) -> Viewer {
@@ -128,7 +173,7 @@ pub async fn list(
 ) -> ApiResult<Json<PageEnvelope<MessageOut>>> {
     let page = message_repo::list_visible(&state.store, viewer(&caller), query.number()?, PAGE_SIZE).await?;
     Ok(Json(PageEnvelope::build(
-        page.map(MessageOut::from),
+        shaped_page(&state, page).await?,
         &headers,
         &uri,
     )?))
@@ -145,7 +190,7 @@ pub async fn retrieve(
     let message = message_repo::find_visible(&state.store, viewer(&caller), id)
         .await?
         .ok_or_else(|| ApiError::not_found("Message"))?;
-    Ok(Json(message.into()))
+    Ok(Json(shaped_one(&state, message).await?))
 }
 
 /// `chat_id` (required), and either `page` or `before` + `limit`.
@@ -202,7 +247,7 @@ pub async fn by_chat(
         let page = PageQuery { page: query.page }.number()?;
         let page = message_repo::timeline_page(&state.store, chat_id, page, PAGE_SIZE).await?;
         return Ok(Json(PageEnvelope::build(
-            page.map(MessageOut::from),
+            shaped_page(&state, page).await?,
             &headers,
             &uri,
         )?));
@@ -226,11 +271,12 @@ pub async fn by_chat(
         count: timeline.total,
         next,
         previous: None,
-        results: timeline.items.into_iter().map(MessageOut::from).collect(),
+        results: shaped(&state, timeline.items).await?,
     }))
 }
 
-/// A message to send: text, and later an uploaded file.
+/// A message to send: text, an uploaded file (by `file_id`, or the predecessor's `media_path` naming an
+/// upload), or both (the text becomes the caption).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendBody {
@@ -242,34 +288,67 @@ pub struct SendBody {
     pub media_path: Option<String>,
 }
 
-fn validated_text(body: &SendBody) -> ApiResult<String> {
-    if body.file_id.is_some() || body.media_path.as_deref().is_some_and(|p| !p.is_empty()) {
+/// Telegram's limit for a caption.
+pub const MAX_CAPTION: usize = 1024;
+
+/// What to send, checked: the text and the upload to attach.
+struct Outgoing {
+    text: Option<String>,
+    upload: Option<crm_store::entity::media_files::Model>,
+}
+
+fn kind_of_upload(content_type: &str) -> MessageType {
+    match content_type.split(';').next().unwrap_or_default() {
+        "image/jpeg" | "image/png" | "image/webp" => MessageType::Photo,
+        "video/mp4" => MessageType::Video,
+        "audio/ogg" => MessageType::Voice,
+        t if t.starts_with("audio/") => MessageType::Audio,
+        _ => MessageType::Document,
+    }
+}
+
+async fn validated(state: &AppState, caller: &CurrentUser, body: SendBody) -> ApiResult<Outgoing> {
+    let text = body
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned);
+    let media_path = body.media_path.as_deref().filter(|p| !p.is_empty());
+    let upload = if body.file_id.is_some() || media_path.is_some() {
+        let owner = (!caller.is_admin()).then_some(caller.user.id);
+        let found = media_repo::find_unsent_upload(&state.store, owner, body.file_id, media_path).await?;
+        Some(found.ok_or_else(|| {
+            ApiError::invalid(
+                "unknown_file",
+                "file_id (or media_path) must name an upload of yours that was not sent yet.",
+            )
+        })?)
+    } else {
+        None
+    };
+    let limit = if upload.is_some() { MAX_CAPTION } else { MAX_TEXT };
+    if text.as_ref().is_some_and(|t| t.chars().count() > limit) {
+        let what = if upload.is_some() { "a caption" } else { "text" };
         return Err(ApiError::invalid(
-            "attachments_unavailable",
-            "Sending files is not available in this version yet.",
+            "invalid_field",
+            format!("{what} may have at most {limit} characters"),
         ));
     }
-    let text = body.text.as_deref().map(str::trim).unwrap_or_default();
-    if text.is_empty() {
+    if text.is_none() && upload.is_none() {
         return Err(ApiError::invalid(
             "invalid_field",
             "Either text or file_id is required.",
         ));
     }
-    if text.chars().count() > MAX_TEXT {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            format!("text may have at most {MAX_TEXT} characters"),
-        ));
-    }
-    Ok(text.to_owned())
+    Ok(Outgoing { text, upload })
 }
 
 async fn queue(
     state: &AppState,
     caller: &CurrentUser,
     chat_id: i64,
-    text: String,
+    outgoing: Outgoing,
     reply_to: Option<messages::Model>,
 ) -> ApiResult<MessageOut> {
     let sender_name = if caller.user.display_name.is_empty() {
@@ -277,21 +356,30 @@ async fn queue(
     } else {
         caller.user.display_name.clone()
     };
+    let message_type = outgoing.upload.as_ref().map_or(MessageType::Text, |u| {
+        kind_of_upload(u.content_type.as_deref().unwrap_or_default())
+    });
     let message = outbox::queue(
         &state.store,
         NewOutgoing {
             chat_id,
             sent_by_user_id: caller.user.id,
-            text: Some(text),
-            message_type: MessageType::Text,
+            text: outgoing.text,
+            message_type,
             reply_to,
-            media_file_id: None,
+            media_file_id: outgoing.upload.map(|u| u.id),
             sender_name,
         },
     )
-    .await?;
+    .await
+    .map_err(|error| match error {
+        crm_store::StoreError::Duplicate(_) => {
+            ApiError::invalid("unknown_file", "That upload was already sent.")
+        }
+        other => other.into(),
+    })?;
     state.job_waker.notify_one();
-    Ok(message.into())
+    shaped_one(state, message).await
 }
 
 /// Sends a message to a chat the caller may see.
@@ -308,10 +396,10 @@ pub async fn send_message(
     chat_repo::find_visible(&state.store, viewer(&caller), chat_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Chat"))?;
-    let text = validated_text(&body)?;
+    let outgoing = validated(&state, &caller, body).await?;
     Ok((
         StatusCode::CREATED,
-        Json(queue(&state, &caller, chat_id, text, None).await?),
+        Json(queue(&state, &caller, chat_id, outgoing, None).await?),
     ))
 }
 
@@ -329,11 +417,11 @@ pub async fn reply(
     let parent = message_repo::find_visible(&state.store, viewer(&caller), id)
         .await?
         .ok_or_else(|| ApiError::not_found("Message"))?;
-    let text = validated_text(&body)?;
+    let outgoing = validated(&state, &caller, body).await?;
     let chat_id = parent.chat_id;
     Ok((
         StatusCode::CREATED,
-        Json(queue(&state, &caller, chat_id, text, Some(parent)).await?),
+        Json(queue(&state, &caller, chat_id, outgoing, Some(parent)).await?),
     ))
 }
 
@@ -359,5 +447,5 @@ pub async fn retry(
     let message = message_repo::find_visible(&state.store, viewer(&caller), id)
         .await?
         .ok_or_else(|| ApiError::not_found("Message"))?;
-    Ok(Json(message.into()))
+    Ok(Json(shaped_one(&state, message).await?))
 }

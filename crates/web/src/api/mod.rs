@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod chats;
+pub mod media;
 pub mod messages;
 pub mod operators;
 pub mod system;
@@ -41,6 +42,7 @@ async fn wrong_method() -> impl IntoResponse {
 
 /// Every API route with its layers: request ids, tracing, timeouts, body limit, CORS and the `Host` check.
 pub fn router(state: AppState) -> Router {
+    let settings = state.settings.clone();
     let api = Router::new()
         .route("/api/health/", get(system::health))
         .route("/api/system/status/", get(system::status))
@@ -76,12 +78,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/messages/{id}/", get(messages::retrieve))
         .route("/api/messages/{id}/reply/", post(messages::reply))
         .route("/api/messages/{id}/retry/", post(messages::retry))
+        .route("/api/messages/{id}/download_media/", get(media::download_media))
+        .route("/api/media/{id}/", get(media::file))
+        .route(
+            "/api/upload/",
+            post(media::upload).layer(DefaultBodyLimit::max(settings.max_upload_bytes + 64 * 1024)),
+        )
         .route("/api/webhook/bot/", post(webhook::by_token))
         .route("/api/webhook/bot/{account}/", post(webhook::by_path))
         .route("/api/openapi.json", get(crate::openapi::document))
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method);
-    let settings = state.settings.clone();
     api.layer(DefaultBodyLimit::max(settings.max_json_body))
         .layer(middleware::from_fn_with_state(state.clone(), crate::middleware::check_host))
         .layer(crate::middleware::cors(&settings))

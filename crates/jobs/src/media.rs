@@ -1,0 +1,172 @@
+//! The `download_media` job: fetches a received file from Telegram (`getFile`, then the file URL of the same
+//! Bot API base), decides its type from the bytes, and stores it under `DATA_DIR/media/` with a generated name.
+//! Files over the Bot API's 20 MB limit are recorded as too large to download.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crm_core::account::AccountType;
+use crm_store::Store;
+use crm_store::entity::{accounts, chats, media_files, messages};
+use crm_store::repo::accounts as account_repo;
+use crm_store::repo::inbox::MAX_DOWNLOAD_BYTES;
+use crm_store::repo::media::{self, DOWNLOAD_MEDIA, PENDING, StoredFile};
+use crm_telegram_bot::{BotApi, BotApiError};
+use sea_orm::EntityTrait;
+
+use crate::runner::{BoxFuture, JobContext, JobError, JobHandler};
+
+/// Downloads received files.
+pub struct DownloadMedia {
+    store: Store,
+    bot_api: BotApi,
+    media_dir: PathBuf,
+}
+
+impl DownloadMedia {
+    /// A handler storing files under `media_dir`.
+    pub fn new(store: Store, bot_api: BotApi, media_dir: PathBuf) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            bot_api,
+            media_dir,
+        })
+    }
+
+    async fn account_of(&self, row: &media_files::Model) -> Result<Option<accounts::Model>, JobError> {
+        let db = self.store.db();
+        let retry = |error: sea_orm::DbErr| JobError::Retry(error.to_string());
+        let Some(message_id) = row.message_id else {
+            return Ok(None);
+        };
+        let Some(message) = messages::Entity::find_by_id(message_id)
+            .one(db)
+            .await
+            .map_err(retry)?
+        else {
+            return Ok(None);
+        };
+        let Some(chat) = chats::Entity::find_by_id(message.chat_id)
+            .one(db)
+            .await
+            .map_err(retry)?
+        else {
+            return Ok(None);
+        };
+        accounts::Entity::find_by_id(chat.account_id)
+            .one(db)
+            .await
+            .map_err(retry)
+    }
+
+    async fn failed(&self, id: i64, reason: String) -> Result<(), JobError> {
+        media::mark_failed(&self.store, id, &reason)
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
+        Err(JobError::Permanent(reason))
+    }
+
+    async fn too_large(&self, id: i64, size: Option<i64>) -> Result<(), JobError> {
+        media::mark_too_large(&self.store, id, size)
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
+        tracing::info!(
+            media_file_id = id,
+            size,
+            "file too large to download through the Bot API"
+        );
+        Ok(())
+    }
+
+    async fn download(&self, job: JobContext) -> Result<(), JobError> {
+        let retry = |error: crm_store::StoreError| JobError::Retry(error.to_string());
+        let Some(id) = job
+            .payload
+            .get("media_file_id")
+            .and_then(serde_json::Value::as_i64)
+        else {
+            return Err(JobError::Permanent(
+                "download_media job without media_file_id".into(),
+            ));
+        };
+        let Some(row) = media::find(&self.store, id).await.map_err(retry)? else {
+            return Ok(());
+        };
+        if row.status != PENDING {
+            return Ok(());
+        }
+        let Some(account) = self.account_of(&row).await? else {
+            return self
+                .failed(id, "the message, chat or account no longer exists".into())
+                .await;
+        };
+        if account.account_type != AccountType::Bot.as_str() {
+            return self
+                .failed(
+                    id,
+                    "downloads through personal accounts are not available yet".into(),
+                )
+                .await;
+        }
+        let (Some(token), Some(file_id)) = (
+            account_repo::open_secrets(&self.store, &account)
+                .map_err(retry)?
+                .bot_token,
+            row.telegram_file_id.clone(),
+        ) else {
+            return self
+                .failed(id, "no bot token or file id to download with".into())
+                .await;
+        };
+        let outcome = async {
+            let info = self.bot_api.get_file(&token.0, &file_id).await?;
+            let size = info.file_size.map(|s| i64::try_from(s).unwrap_or(i64::MAX));
+            if size.is_some_and(|s| s > MAX_DOWNLOAD_BYTES) {
+                return Ok(Err(size));
+            }
+            let path = info
+                .file_path
+                .ok_or_else(|| BotApiError::Invalid("getFile returned no file_path".into()))?;
+            let limit = u64::try_from(MAX_DOWNLOAD_BYTES).unwrap_or(u64::MAX);
+            self.bot_api.download(&token.0, &path, limit).await.map(Ok)
+        }
+        .await;
+        let bytes = match outcome {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(size)) => return self.too_large(id, size).await,
+            Err(BotApiError::Rejected(_, description)) if description.contains("too big") => {
+                return self.too_large(id, row.file_size).await;
+            }
+            Err(BotApiError::Invalid(description)) if description.contains("larger than") => {
+                return self.too_large(id, row.file_size).await;
+            }
+            Err(error) if error.is_transient() && !job.is_last_attempt() => {
+                return Err(JobError::Retry(error.to_string()));
+            }
+            Err(error) => return self.failed(id, error.to_string()).await,
+        };
+        let sniffed = crm_core::media::sniff(&bytes);
+        let storage_path = crm_store::files::store_file(&self.media_dir, &bytes, &sniffed.extension)
+            .await
+            .map_err(|error| JobError::Retry(format!("cannot write the media file: {error}")))?;
+        let stored = StoredFile {
+            storage_path,
+            content_type: sniffed.content_type,
+            file_size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+            sha256: crm_core::media::sha256_hex(&bytes),
+        };
+        media::mark_stored(&self.store, id, stored).await.map_err(retry)?;
+        tracing::debug!(media_file_id = id, "media downloaded");
+        Ok(())
+    }
+}
+
+impl JobHandler for DownloadMedia {
+    fn kind(&self) -> &'static str {
+        DOWNLOAD_MEDIA
+    }
+
+    fn run(&self, job: JobContext) -> BoxFuture<'_, Result<(), JobError>> {
+        Box::pin(self.download(job))
+    }
+}

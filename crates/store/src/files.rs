@@ -1,0 +1,61 @@
+//! The media directory on disk: files are written under generated names (`YYYY/MM/<uuid>.<ext>`, never a name
+//! from user input) and read back only through paths recorded in `media_files`.
+
+use std::path::{Component, Path, PathBuf};
+
+use chrono::{Datelike, Utc};
+
+/// Writes `bytes` under `media_dir` via a temporary file and a rename, so a crash never leaves half a file
+/// under the final name; returns the path relative to `media_dir`.
+pub async fn store_file(media_dir: &Path, bytes: &[u8], extension: &str) -> std::io::Result<String> {
+    let now = Utc::now();
+    let relative_dir = format!("{:04}/{:02}", now.year(), now.month());
+    let directory = media_dir.join(&relative_dir);
+    tokio::fs::create_dir_all(&directory).await?;
+    let extension: String = extension
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect();
+    let name = format!("{}.{extension}", uuid::Uuid::new_v4().simple());
+    let temporary = directory.join(format!(".{name}.part"));
+    tokio::fs::write(&temporary, bytes).await?;
+    tokio::fs::rename(&temporary, directory.join(&name)).await?;
+    Ok(format!("{relative_dir}/{name}"))
+}
+
+/// The absolute path of a recorded `storage_path`, refusing anything that could leave `media_dir`.
+pub fn resolve(media_dir: &Path, storage_path: &str) -> Option<PathBuf> {
+    let relative = Path::new(storage_path);
+    let safe = relative
+        .components()
+        .all(|component| matches!(component, Component::Normal(_)));
+    (safe && !storage_path.is_empty()).then(|| media_dir.join(relative))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_relative_paths_resolve() {
+        let base = Path::new("/srv/media");
+        assert_eq!(
+            resolve(base, "2026/11/a.jpg"),
+            Some(PathBuf::from("/srv/media/2026/11/a.jpg"))
+        );
+        assert_eq!(resolve(base, "../secret_key"), None);
+        assert_eq!(resolve(base, "/etc/passwd"), None);
+        assert_eq!(resolve(base, "2026/../../x"), None);
+        assert_eq!(resolve(base, ""), None);
+    }
+
+    #[tokio::test]
+    async fn stored_files_get_generated_names() {
+        let dir = std::env::temp_dir().join(format!("crm-files-{}", uuid::Uuid::new_v4().simple()));
+        let path = store_file(&dir, b"bytes", "j/p../g").await.unwrap();
+        assert!(path.ends_with(".jpg"), "{path}");
+        assert_eq!(std::fs::read(resolve(&dir, &path).unwrap()).unwrap(), b"bytes");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
