@@ -7,6 +7,7 @@ pub mod forward;
 pub mod housekeeping;
 pub mod media;
 pub mod outbox;
+pub mod polling;
 pub mod runner;
 
 pub use runner::{JobContext, JobError, JobHandler, Runner, RunnerSettings};

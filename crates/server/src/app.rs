@@ -12,6 +12,7 @@ use crm_core::secrets::SecretBox;
 use crm_jobs::forward::ForwardUpdates;
 use crm_jobs::media::DownloadMedia;
 use crm_jobs::outbox::SendMessages;
+use crm_jobs::polling::BotPolling;
 use crm_jobs::{Runner, RunnerSettings};
 use crm_store::Store;
 use crm_store::connect::{PoolSettings, redact_url};
@@ -24,6 +25,9 @@ use crate::bootstrap;
 use crate::config::Settings;
 use crate::secret_key;
 
+/// How often bots in polling intake are looked for (an intake switch through the API wakes it at once).
+const POLL_SCAN_EVERY: Duration = Duration::from_secs(10);
+
 /// How long in-flight work may take to finish after a stop signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
@@ -33,6 +37,7 @@ pub struct Application {
     router: axum::Router,
     store: Store,
     runner: Runner,
+    polling: Arc<BotPolling>,
 }
 
 /// Connects to the configured database and applies pending migrations, logging each step.
@@ -116,7 +121,15 @@ impl Application {
             bot_api.clone(),
             settings.data_dir.join("media"),
         ));
-        let state = AppState::new(store.clone(), bus, bot_api, runner.waker(), web);
+        let polling = BotPolling::new(
+            store.clone(),
+            bot_api.clone(),
+            settings.instance_id(),
+            runner.waker(),
+            POLL_SCAN_EVERY,
+        );
+        let mut state = AppState::new(store.clone(), bus, bot_api, runner.waker(), web);
+        state.polling_waker = polling.waker();
         let router = crm_web::router(state);
         let listener = TcpListener::bind(settings.listen_addr)
             .await
@@ -126,6 +139,7 @@ impl Application {
             router,
             store,
             runner,
+            polling,
         })
     }
 
@@ -144,6 +158,7 @@ impl Application {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let address = self.listener.local_addr()?;
         let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+        let polling = tokio::spawn(self.polling.run(jobs_stopped.clone()));
         let runner = tokio::spawn(self.runner.run(jobs_stopped));
         let service = self.router.map_request(crm_web::middleware::append_api_slash);
         tracing::info!(%address, "listening; API at http://{address}/api/");
@@ -158,6 +173,9 @@ impl Application {
         .context("HTTP server failed")?;
         tracing::info!("stopped accepting requests; finishing background work");
         stop_jobs.send_replace(true);
+        if tokio::time::timeout(SHUTDOWN_GRACE, polling).await.is_err() {
+            tracing::warn!("bot pollers did not stop in time; their leases lapse on their own");
+        }
         if tokio::time::timeout(SHUTDOWN_GRACE, runner).await.is_err() {
             tracing::warn!(
                 "job runner did not stop in time; its claimed jobs will be retried after their lock lapses"

@@ -7,4 +7,14 @@ pub mod update;
 pub mod webhook;
 
 pub use client::{BotApi, BotApiError};
+
+/// Update kinds a bot's webhook or poll asks Telegram for: the ones the inbox handles.
+pub const ALLOWED_UPDATES: &[&str] = &[
+    "message",
+    "edited_message",
+    "channel_post",
+    "edited_channel_post",
+    "my_chat_member",
+    "message_reaction",
+];
 pub use update::{map_update, update_id};

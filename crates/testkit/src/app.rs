@@ -58,6 +58,15 @@ pub async fn spawn_app(database: TestDatabase) -> TestApp {
 /// Starts the app on `database` after `adjust` changed its settings.
 pub async fn spawn_app_with(database: TestDatabase, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let bot_api = FakeBotApi::start().await;
+    spawn_app_on(database, bot_api, adjust).await
+}
+
+/// Starts the app on `database`, talking to an existing Bot API stand-in.
+pub async fn spawn_app_on(
+    database: TestDatabase,
+    bot_api: FakeBotApi,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
     let mut settings = test_settings(&database, &database.url);
     settings.telegram_bot_api_url = bot_api.base_url.clone();
     adjust(&mut settings);
@@ -172,7 +181,12 @@ impl TestApp {
     }
 
     /// Stops the server gracefully and waits for it.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.shut_down().await;
+    }
+
+    /// Stops the server gracefully and gives back its database and Bot API stand-in (to start another).
+    pub async fn shut_down(mut self) -> (TestDatabase, FakeBotApi) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -182,5 +196,6 @@ impl TestApp {
                 .expect("server task")
                 .expect("server stopped cleanly");
         }
+        (self.database, self.bot_api)
     }
 }

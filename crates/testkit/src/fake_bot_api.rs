@@ -61,6 +61,7 @@ pub struct FakeBotApi {
     /// Base URL to configure as `TELEGRAM_BOT_API_URL`.
     pub base_url: String,
     world: Arc<Mutex<World>>,
+    new_updates: Arc<tokio::sync::Notify>,
 }
 
 fn ok(result: Value) -> Response {
@@ -86,6 +87,7 @@ impl FakeBotApi {
                 next_message_id: 1000,
                 ..World::default()
             })),
+            new_updates: Arc::new(tokio::sync::Notify::new()),
         };
         let router = Router::new()
             .route("/{bot}/{method}", post(handle))
@@ -236,6 +238,9 @@ async fn handle(
         }
         None => {}
     }
+    if method == "getUpdates" {
+        return long_poll(&fake, &token, &params).await;
+    }
     let mut world = fake.world();
     let Some(me) = world.bots.get(&token).cloned() else {
         return error(StatusCode::UNAUTHORIZED, "Unauthorized", None);
@@ -243,13 +248,6 @@ async fn handle(
     match method.as_str() {
         "getMe" => ok(me),
         "setWebhook" | "deleteWebhook" => ok(json!(true)),
-        "getUpdates" => {
-            let offset = params.get("offset").and_then(Value::as_i64).unwrap_or(0);
-            let queue = world.updates.entry(token).or_default();
-            // Telegram forgets updates below the offset: they were confirmed.
-            queue.retain(|u| u.get("update_id").and_then(Value::as_i64).unwrap_or(0) >= offset);
-            ok(Value::Array(queue.clone()))
-        }
         "sendMessage" => {
             let text = params.get("text").cloned().unwrap_or(Value::Null);
             let message = sent_message(&mut world, &params, json!({ "text": text }));
@@ -274,6 +272,31 @@ async fn handle(
             }
         }
         _ => error(StatusCode::NOT_FOUND, "Not Found: method not found", None),
+    }
+}
+
+/// `getUpdates` as Telegram answers it: confirmed updates (below `offset`) are forgotten; with none pending
+/// the call waits up to `timeout` seconds for new ones.
+async fn long_poll(fake: &FakeBotApi, token: &str, params: &Value) -> Response {
+    let offset = params.get("offset").and_then(Value::as_i64).unwrap_or(0);
+    let wait = Duration::from_secs(params.get("timeout").and_then(Value::as_u64).unwrap_or(0));
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let notified = fake.new_updates.notified();
+        {
+            let mut world = fake.world();
+            if !world.bots.contains_key(token) {
+                return error(StatusCode::UNAUTHORIZED, "Unauthorized", None);
+            }
+            let queue = world.updates.entry(token.to_owned()).or_default();
+            queue.retain(|u| u.get("update_id").and_then(Value::as_i64).unwrap_or(0) >= offset);
+            if !queue.is_empty() {
+                return ok(Value::Array(queue.clone()));
+            }
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return ok(json!([]));
+        }
     }
 }
 

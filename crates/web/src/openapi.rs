@@ -31,7 +31,7 @@ impl Modify for TokenAuth {
         auth::obtain_token, auth::logout, auth::me,
         operators::list, operators::create, operators::retrieve, operators::update, operators::remove,
         accounts::list, accounts::create, accounts::retrieve, accounts::update, accounts::set_webhook,
-        accounts::delete_webhook,
+        accounts::delete_webhook, accounts::set_polling, accounts::start, accounts::stop,
         chats::list, chats::retrieve, chats::mark_as_read, chats::assign, chats::unassign,
         messages::list, messages::retrieve, messages::by_chat, messages::send_message, messages::reply, messages::retry,
         media::file, media::download_media, media::upload,

@@ -57,6 +57,8 @@ pub struct AppState {
     pub bot_api: BotApi,
     /// Wakes this instance's job runner when a job was just queued.
     pub job_waker: Arc<tokio::sync::Notify>,
+    /// Wakes this instance's bot-polling supervisor after an intake switch.
+    pub polling_waker: Arc<tokio::sync::Notify>,
     /// When this instance started.
     pub started_at: Instant,
     /// Server version, for the status page.
@@ -80,6 +82,7 @@ impl AppState {
             intake: Arc::new(IntakeCounters::default()),
             bot_api,
             job_waker,
+            polling_waker: Arc::new(tokio::sync::Notify::new()),
             started_at: Instant::now(),
             version: env!("CARGO_PKG_VERSION"),
         }

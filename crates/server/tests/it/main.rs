@@ -13,5 +13,6 @@ mod health;
 mod media;
 mod operators;
 mod outbox;
+mod polling;
 mod roles;
 mod webhook;

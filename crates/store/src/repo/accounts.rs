@@ -185,3 +185,55 @@ pub async fn update(store: &Store, id: i64, change: AccountChange) -> StoreResul
     model.updated_at = Set(Utc::now());
     Ok(Some(model.update(store.db()).await?))
 }
+
+/// Bot accounts that should be polled now: intake `polling`, status `active`.
+pub async fn bots_to_poll(store: &Store) -> StoreResult<Vec<accounts::Model>> {
+    Ok(accounts::Entity::find()
+        .filter(accounts::Column::AccountType.eq(AccountType::Bot.as_str()))
+        .filter(accounts::Column::IntakeMode.eq("polling"))
+        .filter(accounts::Column::Status.eq(AccountStatus::Active.as_str()))
+        .all(store.db())
+        .await?)
+}
+
+/// Moves a polled bot's offset forward (never back).
+pub async fn advance_polling_offset(store: &Store, id: i64, offset: i64) -> StoreResult<()> {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    accounts::Entity::update_many()
+        .col_expr(accounts::Column::PollingOffset, Expr::value(offset))
+        .col_expr(accounts::Column::LastActivity, Expr::value(Utc::now()))
+        .filter(accounts::Column::Id.eq(id))
+        .filter(
+            accounts::Column::PollingOffset
+                .is_null()
+                .or(accounts::Column::PollingOffset.lt(offset)),
+        )
+        .exec(store.db())
+        .await?;
+    Ok(())
+}
+
+/// Records a failure on an account (its message and one more consecutive error).
+pub async fn record_error(
+    store: &Store,
+    id: i64,
+    message: &str,
+    status: Option<AccountStatus>,
+) -> StoreResult<()> {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    let mut update = accounts::Entity::update_many()
+        .col_expr(accounts::Column::LastError, Expr::value(message))
+        .col_expr(
+            accounts::Column::ErrorCount,
+            Expr::col(accounts::Column::ErrorCount).add(1),
+        )
+        .col_expr(accounts::Column::UpdatedAt, Expr::value(Utc::now()));
+    if let Some(status) = status {
+        update = update.col_expr(accounts::Column::Status, Expr::value(status.as_str()));
+    }
+    update
+        .filter(accounts::Column::Id.eq(id))
+        .exec(store.db())
+        .await?;
+    Ok(())
+}

@@ -7,6 +7,7 @@ pub mod chats;
 pub mod forwarding;
 pub mod inbox;
 pub mod jobs;
+pub mod leases;
 pub mod media;
 pub mod messages;
 pub mod outbox;

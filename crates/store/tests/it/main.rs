@@ -5,6 +5,7 @@
 
 mod inbox;
 mod jobs;
+mod leases;
 mod schema;
 mod secrets;
 mod support;

@@ -14,8 +14,8 @@ use crm_store::entity::accounts;
 use crm_store::page::PAGE_SIZE;
 use crm_store::repo::accounts::{self as account_repo, AccountChange, NewAccount};
 use crm_store::repo::audit::{self, AuditEntry};
-use crm_telegram_bot::BotApiError;
 use crm_telegram_bot::webhook::looks_like_bot_token;
+use crm_telegram_bot::{ALLOWED_UPDATES, BotApiError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -26,15 +26,6 @@ use crate::extract::{Json, Path, Query};
 use crate::pagination::{PageEnvelope, PageQuery};
 use crate::state::AppState;
 
-/// Update kinds a bot's webhook or poll asks Telegram for.
-pub const ALLOWED_UPDATES: &[&str] = &[
-    "message",
-    "edited_message",
-    "channel_post",
-    "edited_channel_post",
-    "my_chat_member",
-    "message_reaction",
-];
 /// Longest URL accepted for webhooks and forwarding.
 const MAX_URL_LEN: usize = 2048;
 
@@ -431,4 +422,71 @@ pub async fn delete_webhook(
         .await?
         .ok_or_else(|| ApiError::not_found("Account"))?;
     Ok(Json(shaped(&state, model)?))
+}
+
+/// Switches a bot to long polling: removes its webhook (Telegram refuses polls while one is set) and lets one
+/// instance poll it, resuming from the stored offset.
+#[utoipa::path(post, path = "/api/accounts/{id}/set_polling/", tag = "accounts", params(("id" = i64, Path)),
+    security(("token" = [])),
+    responses((status = 200, body = AccountOut), (status = 404, body = crate::error::ErrorBody),
+        (status = 503, body = crate::error::ErrorBody)))]
+pub async fn set_polling(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<AccountOut>> {
+    let (_, secrets) = bot(&state, id).await?;
+    let token = secrets
+        .bot_token
+        .ok_or_else(|| ApiError::Internal(format!("bot account {id} lacks its token")))?;
+    state
+        .bot_api
+        .delete_webhook(&token.0)
+        .await
+        .map_err(telegram_error)?;
+    let change = AccountChange {
+        intake_mode: Some("polling".into()),
+        webhook_url: Some(None),
+        ..AccountChange::default()
+    };
+    let model = account_repo::update(&state.store, id, change)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Account"))?;
+    state.polling_waker.notify_one();
+    Ok(Json(shaped(&state, model)?))
+}
+
+async fn set_bot_status(state: &AppState, id: i64, status: AccountStatus) -> ApiResult<AccountOut> {
+    bot(state, id).await?;
+    let change = AccountChange {
+        status: Some(status),
+        ..AccountChange::default()
+    };
+    let model = account_repo::update(&state.store, id, change)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Account"))?;
+    state.polling_waker.notify_one();
+    shaped(state, model)
+}
+
+/// Starts a stopped bot: its webhook is accepted and, in polling intake, it is polled again.
+#[utoipa::path(post, path = "/api/accounts/{id}/start/", tag = "accounts", params(("id" = i64, Path)), security(("token" = [])),
+    responses((status = 200, body = AccountOut), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn start(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<AccountOut>> {
+    Ok(Json(set_bot_status(&state, id, AccountStatus::Active).await?))
+}
+
+/// Stops a bot: its webhook answers 403 (Telegram keeps the updates and retries) and polling pauses.
+#[utoipa::path(post, path = "/api/accounts/{id}/stop/", tag = "accounts", params(("id" = i64, Path)), security(("token" = [])),
+    responses((status = 200, body = AccountOut), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn stop(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<AccountOut>> {
+    Ok(Json(set_bot_status(&state, id, AccountStatus::Stopped).await?))
 }

@@ -67,6 +67,9 @@ pub fn router(state: AppState) -> Router {
             "/api/accounts/{id}/delete_webhook/",
             post(accounts::delete_webhook),
         )
+        .route("/api/accounts/{id}/set_polling/", post(accounts::set_polling))
+        .route("/api/accounts/{id}/start/", post(accounts::start))
+        .route("/api/accounts/{id}/stop/", post(accounts::stop))
         .route("/api/chats/", get(chats::list))
         .route("/api/chats/{id}/", get(chats::retrieve))
         .route("/api/chats/{id}/mark_as_read/", post(chats::mark_as_read))
