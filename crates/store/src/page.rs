@@ -32,3 +32,27 @@ impl<T> Page<T> {
         }
     }
 }
+
+/// Runs `query` for page `page` (from 1) of `page_size`, with the total count.
+pub async fn fetch<E, C>(
+    query: sea_orm::Select<E>,
+    db: &C,
+    page: u64,
+    page_size: u64,
+) -> crate::StoreResult<Page<E::Model>>
+where
+    E: sea_orm::EntityTrait,
+    E::Model: Sync,
+    C: sea_orm::ConnectionTrait,
+{
+    use sea_orm::PaginatorTrait;
+    let paginator = query.paginate(db, page_size);
+    let total = paginator.num_items().await?;
+    let items = paginator.fetch_page(page.saturating_sub(1)).await?;
+    Ok(Page {
+        items,
+        total,
+        page,
+        page_size,
+    })
+}

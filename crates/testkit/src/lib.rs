@@ -7,6 +7,7 @@
 pub mod app;
 pub mod database;
 pub mod fake_bot_api;
+pub mod fixtures;
 pub mod proxy;
 
 pub use app::{TestApp, spawn_app};

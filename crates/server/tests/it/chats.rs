@@ -2,10 +2,7 @@
 //! read, and operator isolation (404 for chats not assigned to them).
 
 use chrono::Utc;
-use crm_core::account::{AccountStatus, AccountType};
-use crm_core::secrets::Sensitive;
 use crm_store::entity::chat_assignments;
-use crm_store::repo::accounts::{NewAccount, create};
 use crm_testkit::{TestApp, TestDatabase, on_every_backend, spawn_app};
 use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
@@ -54,26 +51,9 @@ async fn chat_list_order_filters_and_isolation(database: TestDatabase) {
     let admin = app.admin_token().await;
     let (olga_id, olga) = app.create_operator(&admin, "olga").await;
     let (_, pavel) = app.create_operator(&admin, "pavel").await;
-    let bot = create(
-        &app.store,
-        NewAccount {
-            name: "Shop bot".into(),
-            account_type: AccountType::Bot,
-            status: AccountStatus::Active,
-            phone_number: None,
-            api_id: None,
-            api_hash: None,
-            session: None,
-            bot_token: Some(Sensitive(TOKEN.into())),
-            bot_username: Some("shop_bot".into()),
-            webhook_secret: Some(Sensitive(SECRET.into())),
-            telegram_user_id: Some(5550002223),
-            forward_url: None,
-        },
-    )
-    .await
-    .unwrap()
-    .id;
+    let bot = crm_testkit::fixtures::bot_account(&app.store, "Shop bot", Some(TOKEN), Some(SECRET))
+        .await
+        .id;
     deliver(&app, bot, 101, "Anna", 1, 1_700_000_100, "first question").await;
     deliver(&app, bot, 102, "Boris", 1, 1_700_000_300, "100% urgent").await;
     deliver(&app, bot, 103, "Clara", 1, 1_700_000_200, "hello").await;
@@ -223,26 +203,9 @@ async fn assignments_follow_max_chats_and_transfers(database: TestDatabase) {
     let admin = app.admin_token().await;
     let (olga_id, olga) = app.create_operator(&admin, "olga").await;
     let (pavel_id, pavel) = app.create_operator(&admin, "pavel").await;
-    let bot = create(
-        &app.store,
-        NewAccount {
-            name: "Shop bot".into(),
-            account_type: AccountType::Bot,
-            status: AccountStatus::Active,
-            phone_number: None,
-            api_id: None,
-            api_hash: None,
-            session: None,
-            bot_token: Some(Sensitive(TOKEN.into())),
-            bot_username: Some("shop_bot".into()),
-            webhook_secret: Some(Sensitive(SECRET.into())),
-            telegram_user_id: Some(5550002223),
-            forward_url: None,
-        },
-    )
-    .await
-    .unwrap()
-    .id;
+    let bot = crm_testkit::fixtures::bot_account(&app.store, "Shop bot", Some(TOKEN), Some(SECRET))
+        .await
+        .id;
     deliver(&app, bot, 201, "Anna", 1, 1_700_000_100, "a").await;
     deliver(&app, bot, 202, "Boris", 1, 1_700_000_200, "b").await;
     let list = app.get("/api/chats/", Some(&admin)).await.body;

@@ -21,26 +21,9 @@ on_every_backend!(
 );
 
 async fn bot(app: &TestApp, status: AccountStatus) -> i64 {
-    create(
-        &app.store,
-        NewAccount {
-            name: "Shop".into(),
-            account_type: AccountType::Bot,
-            status,
-            phone_number: None,
-            api_id: None,
-            api_hash: None,
-            session: None,
-            bot_token: Some(Sensitive(TOKEN.into())),
-            bot_username: Some("shop_bot".into()),
-            webhook_secret: Some(Sensitive(SECRET.into())),
-            telegram_user_id: Some(5550001112),
-            forward_url: None,
-        },
-    )
-    .await
-    .unwrap()
-    .id
+    crm_testkit::fixtures::bot_account_with_status(&app.store, "Shop", Some(TOKEN), Some(SECRET), status)
+        .await
+        .id
 }
 
 async fn post(app: &TestApp, path: &str, headers: &[(&str, &str)], body: &Value) -> (StatusCode, Value) {

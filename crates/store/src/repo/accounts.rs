@@ -147,18 +147,14 @@ pub struct AccountChange {
 
 /// One page of accounts, oldest first.
 pub async fn list(store: &Store, page: u64, page_size: u64) -> StoreResult<crate::Page<accounts::Model>> {
-    use sea_orm::{PaginatorTrait, QueryOrder};
-    let paginator = accounts::Entity::find()
-        .order_by_asc(accounts::Column::Id)
-        .paginate(store.db(), page_size);
-    let total = paginator.num_items().await?;
-    let items = paginator.fetch_page(page.saturating_sub(1)).await?;
-    Ok(crate::Page {
-        items,
-        total,
+    use sea_orm::QueryOrder;
+    crate::page::fetch(
+        accounts::Entity::find().order_by_asc(accounts::Column::Id),
+        store.db(),
         page,
         page_size,
-    })
+    )
+    .await
 }
 
 /// Applies `change` to account `id`; `None` if there is no such account.

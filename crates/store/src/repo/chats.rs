@@ -6,9 +6,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Order, Query};
-use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
-};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 
 use crate::entity::{accounts, chat_assignments, chats, messages};
 use crate::page::Page;
@@ -123,12 +121,17 @@ pub async fn list(
         Expr::col(chats::Column::LastMessageAt),
         Expr::col(chats::Column::CreatedAt),
     ]);
-    let paginator = query
-        .order_by(Expr::expr(activity), Order::Desc)
-        .order_by_desc(chats::Column::Id)
-        .paginate(store.db(), page_size);
-    let total = paginator.num_items().await?;
-    let rows = paginator.fetch_page(page.saturating_sub(1)).await?;
+    let page_of_rows = crate::page::fetch(
+        query
+            .order_by(Expr::expr(activity), Order::Desc)
+            .order_by_desc(chats::Column::Id),
+        store.db(),
+        page,
+        page_size,
+    )
+    .await?;
+    let rows = page_of_rows.items;
+    let total = page_of_rows.total;
     let items = decorate(store, rows).await?;
     Ok(Page {
         items,

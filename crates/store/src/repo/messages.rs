@@ -35,18 +35,15 @@ pub async fn list_visible(
     page: u64,
     page_size: u64,
 ) -> StoreResult<Page<messages::Model>> {
-    let paginator = visible(viewer)
-        .order_by_desc(messages::Column::TelegramDate)
-        .order_by_desc(messages::Column::Id)
-        .paginate(store.db(), page_size);
-    let total = paginator.num_items().await?;
-    let items = paginator.fetch_page(page.saturating_sub(1)).await?;
-    Ok(Page {
-        items,
-        total,
+    crate::page::fetch(
+        visible(viewer)
+            .order_by_desc(messages::Column::TelegramDate)
+            .order_by_desc(messages::Column::Id),
+        store.db(),
         page,
         page_size,
-    })
+    )
+    .await
 }
 
 /// A slice of a chat's timeline, newest first.
@@ -107,17 +104,14 @@ pub async fn timeline_page(
     page: u64,
     page_size: u64,
 ) -> StoreResult<Page<messages::Model>> {
-    let paginator = messages::Entity::find()
-        .filter(messages::Column::ChatId.eq(chat_id))
-        .order_by_desc(messages::Column::TelegramDate)
-        .order_by_desc(messages::Column::Id)
-        .paginate(store.db(), page_size);
-    let total = paginator.num_items().await?;
-    let items = paginator.fetch_page(page.saturating_sub(1)).await?;
-    Ok(Page {
-        items,
-        total,
+    crate::page::fetch(
+        messages::Entity::find()
+            .filter(messages::Column::ChatId.eq(chat_id))
+            .order_by_desc(messages::Column::TelegramDate)
+            .order_by_desc(messages::Column::Id),
+        store.db(),
         page,
         page_size,
-    })
+    )
+    .await
 }

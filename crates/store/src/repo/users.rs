@@ -94,17 +94,7 @@ pub async fn list(
     if let Some(role) = role {
         query = query.filter(users::Column::Role.eq(role.as_str()));
     }
-    let paginator = query
-        .order_by_asc(users::Column::Id)
-        .paginate(store.db(), page_size);
-    let total = paginator.num_items().await?;
-    let items = paginator.fetch_page(page.saturating_sub(1)).await?;
-    Ok(Page {
-        items,
-        total,
-        page,
-        page_size,
-    })
+    crate::page::fetch(query.order_by_asc(users::Column::Id), store.db(), page, page_size).await
 }
 
 /// How many active admins exist (to refuse removing the last one).

@@ -2,13 +2,11 @@
 //! blocks and reactions kept, and no loss or double count under concurrent deliveries.
 
 use chrono::{DateTime, TimeZone, Utc};
-use crm_core::account::{AccountStatus, AccountType};
 use crm_core::chat::ChatType;
 use crm_core::inbound::{ChatRef, InboundEvent, InboundMessage, Sender};
 use crm_core::message::{Direction, MessageType};
 use crm_store::Store;
 use crm_store::entity::{chats, messages};
-use crm_store::repo::accounts::{self, NewAccount};
 use crm_store::repo::inbox::{Outcome, receive};
 use crm_testkit::{TestDatabase, on_every_backend};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -24,26 +22,9 @@ on_every_backend!(
 );
 
 async fn account(store: &Store, name: &str) -> i64 {
-    accounts::create(
-        store,
-        NewAccount {
-            name: name.into(),
-            account_type: AccountType::Bot,
-            status: AccountStatus::Active,
-            phone_number: None,
-            api_id: None,
-            api_hash: None,
-            session: None,
-            bot_token: None,
-            bot_username: None,
-            webhook_secret: None,
-            telegram_user_id: None,
-            forward_url: None,
-        },
-    )
-    .await
-    .unwrap()
-    .id
+    crm_testkit::fixtures::bot_account(store, name, None, None)
+        .await
+        .id
 }
 
 fn at(seconds: i64) -> DateTime<Utc> {

@@ -2,13 +2,11 @@
 //! messages per (chat, Telegram id) while unknown ids may repeat, one active assignment per chat.
 
 use chrono::Utc;
-use crm_core::account::{AccountStatus, AccountType};
 use crm_core::user::Role;
+use crm_store::Store;
 use crm_store::StoreError;
 use crm_store::entity::{accounts, chat_assignments, chats, messages};
-use crm_store::repo::accounts::NewAccount;
 use crm_store::repo::users::{self, NewUser};
-use crm_store::{Store, repo};
 use crm_testkit::{TestDatabase, on_every_backend};
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde_json::json;
@@ -24,25 +22,7 @@ on_every_backend!(
 );
 
 async fn bot(store: &Store, name: &str, token: &str) -> accounts::Model {
-    repo::accounts::create(
-        store,
-        NewAccount {
-            name: name.into(),
-            account_type: AccountType::Bot,
-            status: AccountStatus::Active,
-            phone_number: None,
-            api_id: None,
-            api_hash: None,
-            session: None,
-            bot_token: Some(crm_core::secrets::Sensitive(token.into())),
-            bot_username: Some(format!("{name}_bot")),
-            webhook_secret: None,
-            telegram_user_id: None,
-            forward_url: None,
-        },
-    )
-    .await
-    .unwrap()
+    crm_testkit::fixtures::bot_account(store, name, Some(token), None).await
 }
 
 async fn chat(store: &Store, account_id: i64, peer_id: i64) -> Result<chats::Model, StoreError> {

@@ -121,25 +121,7 @@ on_every_backend!(bots_are_found_by_token_through_the_keyed_hash);
 
 async fn bots_are_found_by_token_through_the_keyed_hash(database: TestDatabase) {
     let store = migrated_store(&database).await;
-    let bot = account_repo::create(
-        &store,
-        NewAccount {
-            name: "Shop bot".into(),
-            account_type: AccountType::Bot,
-            status: AccountStatus::Active,
-            phone_number: None,
-            api_id: None,
-            api_hash: None,
-            session: None,
-            bot_token: Some(Sensitive(BOT_TOKEN.into())),
-            bot_username: Some("shop_bot".into()),
-            webhook_secret: None,
-            telegram_user_id: Some(7412589630),
-            forward_url: None,
-        },
-    )
-    .await
-    .unwrap();
+    let bot = crm_testkit::fixtures::bot_account(&store, "Shop bot", Some(BOT_TOKEN), None).await;
     let found = account_repo::find_bot_by_token(&store, BOT_TOKEN)
         .await
         .unwrap()
