@@ -102,6 +102,7 @@ impl Application {
             trust_forwarded_for: settings.trust_forwarded_for,
             media_dir: settings.data_dir.join("media"),
             max_upload_bytes: settings.max_upload_size,
+            send_max_attempts: settings.send_max_attempts,
             ..WebSettings::default()
         };
         let bot_api = BotApi::new(

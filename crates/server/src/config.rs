@@ -93,6 +93,9 @@ pub struct Settings {
     /// Largest file operators may upload, in bytes (the Bot API's upload limit is 50 MB).
     #[arg(long, env = "MAX_UPLOAD_SIZE", default_value_t = 50 * 1024 * 1024)]
     pub max_upload_size: usize,
+    /// Attempts before a message that keeps failing to send (5xx, timeouts, flood waits) is marked failed.
+    #[arg(long, env = "SEND_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=100))]
+    pub send_max_attempts: i32,
     /// Base URL of the Bot API (Telegram's, or a self-hosted Bot API server).
     #[arg(
         long,

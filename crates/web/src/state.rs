@@ -25,6 +25,8 @@ pub struct WebSettings {
     pub media_dir: std::path::PathBuf,
     /// Largest upload accepted, in bytes.
     pub max_upload_bytes: usize,
+    /// Attempts before a transiently failing send is given up.
+    pub send_max_attempts: i32,
 }
 
 impl Default for WebSettings {
@@ -36,6 +38,7 @@ impl Default for WebSettings {
             max_json_body: 1024 * 1024,
             media_dir: std::path::PathBuf::from("data/media"),
             max_upload_bytes: 50 * 1024 * 1024,
+            send_max_attempts: crm_store::repo::outbox::DEFAULT_SEND_ATTEMPTS,
         }
     }
 }

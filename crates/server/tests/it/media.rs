@@ -339,6 +339,71 @@ async fn files_are_downloaded_served_uploaded_and_sent(database: TestDatabase) {
         (StatusCode::BAD_REQUEST, Some("unknown_file"))
     );
 
+    // Each kind goes with its own send method and multipart field.
+    let samples: [(&str, Vec<u8>, &str, &str, &str); 4] = [
+        (
+            "clip.mp4",
+            [&[0, 0, 0, 0x18][..], b"ftypmp42", &[0, 0, 0, 0], b"mp42isom"].concat(),
+            "sendVideo",
+            "video",
+            "video",
+        ),
+        (
+            "song.mp3",
+            [&b"ID3"[..], &[3, 0, 0, 0, 0, 0x0f], &[0xff; 16]].concat(),
+            "sendAudio",
+            "audio",
+            "audio",
+        ),
+        (
+            "note.ogg",
+            [&b"OggS"[..], &[0; 24]].concat(),
+            "sendVoice",
+            "voice",
+            "voice",
+        ),
+        (
+            "terms.pdf",
+            b"%PDF-1.7\n%\xe2\xe3\n1 0 obj\n".to_vec(),
+            "sendDocument",
+            "document",
+            "document",
+        ),
+    ];
+    for (name, bytes, method, field, message_type) in samples {
+        let (status, uploaded) = upload(&app, &olga, name, "application/octet-stream", bytes).await;
+        assert_eq!(status, StatusCode::CREATED, "{name}: {uploaded}");
+        let queued = app
+            .post(
+                &format!("/api/messages/{}/reply/", photo["id"]),
+                Some(&olga),
+                json!({"file_id": uploaded["id"]}),
+            )
+            .await;
+        assert_eq!(queued.body["message_type"], message_type, "{name}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while app
+            .get(&format!("/api/messages/{}/", queued.body["id"]), Some(&olga))
+            .await
+            .body["status"]
+            != "sent"
+        {
+            assert!(tokio::time::Instant::now() < deadline, "{name} was never sent");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let call = app
+            .bot_api
+            .calls_of(method)
+            .pop()
+            .unwrap_or_else(|| panic!("{name}: no {method}"));
+        assert_eq!(call.upload.as_ref().map(|u| u.0.as_str()), Some(field), "{name}");
+        assert_eq!(
+            call.params["reply_parameters"],
+            json!({"message_id": 1, "allow_sending_without_reply": true}).to_string(),
+            "{name}"
+        );
+    }
+
     // The predecessor's media_path works only as the path of one's own upload; a text file goes as a document.
     let (_, notes) = upload(
         &app,

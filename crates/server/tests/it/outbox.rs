@@ -358,3 +358,29 @@ async fn outgoing_input_and_isolation(database: TestDatabase) {
     );
     app.stop().await;
 }
+
+on_every_backend!(a_send_gives_up_after_the_configured_attempts);
+
+async fn a_send_gives_up_after_the_configured_attempts(database: TestDatabase) {
+    let app = spawn_app_with(database, |settings| settings.send_max_attempts = 2).await;
+    let s = setup(&app).await;
+    app.bot_api.fail_next("sendMessage", Fault::ServerError);
+    app.bot_api.fail_next("sendMessage", Fault::ServerError);
+    let queued = app
+        .post(
+            &format!("/api/chats/{}/send_message/", s.chat_id),
+            Some(&s.olga),
+            json!({"text": "persistent trouble"}),
+        )
+        .await;
+    let failed = wait_for_status(&app, &s.olga, queued.body["id"].as_i64().unwrap(), "failed").await;
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after 2 attempts"),
+        "{failed}"
+    );
+    assert_eq!(sends_with_text(&app, "persistent trouble"), 2);
+    app.stop().await;
+}

@@ -14,8 +14,8 @@ use crate::{Store, StoreError, StoreResult};
 
 /// The job kind that sends an outgoing message.
 pub const SEND_MESSAGE: &str = "send_message";
-/// Attempts before a transiently failing send is given up.
-pub const SEND_ATTEMPTS: i32 = 8;
+/// Default attempts before a transiently failing send is given up (`SEND_MAX_ATTEMPTS`).
+pub const DEFAULT_SEND_ATTEMPTS: i32 = 8;
 
 /// A reply to queue.
 #[derive(Debug, Clone)]
@@ -34,11 +34,13 @@ pub struct NewOutgoing {
     pub media_file_id: Option<i64>,
     /// Sender's display name.
     pub sender_name: String,
+    /// Attempts before a transiently failing send is given up.
+    pub max_attempts: i32,
 }
 
-fn send_job(message_id: i64, generation: i64) -> NewJob {
+fn send_job(message_id: i64, generation: i64, max_attempts: i32) -> NewJob {
     let mut job = NewJob::now(SEND_MESSAGE, json!({ "message_id": message_id }));
-    job.max_attempts = SEND_ATTEMPTS;
+    job.max_attempts = max_attempts;
     job.dedupe_key = Some(format!("{SEND_MESSAGE}:{message_id}:{generation}"));
     job
 }
@@ -93,7 +95,7 @@ pub async fn queue(store: &Store, outgoing: NewOutgoing) -> StoreResult<messages
             ));
         }
     }
-    jobs::enqueue(&txn, send_job(message.id, 0)).await?;
+    jobs::enqueue(&txn, send_job(message.id, 0, outgoing.max_attempts)).await?;
     chats::Entity::update_many()
         .col_expr(
             chats::Column::MessageCount,
@@ -154,7 +156,7 @@ pub async fn mark_failed(store: &Store, message: &messages::Model, reason: &str)
 
 /// Queues a failed outgoing message again (a retry by hand), with a fresh send job. False if it is not a
 /// failed outgoing message.
-pub async fn retry_failed(store: &Store, message: &messages::Model) -> StoreResult<bool> {
+pub async fn retry_failed(store: &Store, message: &messages::Model, max_attempts: i32) -> StoreResult<bool> {
     if message.status != MessageStatus::Failed.as_str() || message.direction != Direction::Outbound.as_str() {
         return Ok(false);
     }
@@ -177,7 +179,7 @@ pub async fn retry_failed(store: &Store, message: &messages::Model) -> StoreResu
         .exec(&txn)
         .await?;
     if updated.rows_affected == 1 {
-        jobs::enqueue(&txn, send_job(message.id, generation)).await?;
+        jobs::enqueue(&txn, send_job(message.id, generation, max_attempts)).await?;
     }
     txn.commit().await?;
     Ok(updated.rows_affected == 1)

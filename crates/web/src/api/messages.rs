@@ -369,6 +369,7 @@ async fn queue(
             reply_to,
             media_file_id: outgoing.upload.map(|u| u.id),
             sender_name,
+            max_attempts: state.settings.send_max_attempts,
         },
     )
     .await
@@ -437,7 +438,7 @@ pub async fn retry(
     let message = message_repo::find_visible(&state.store, viewer(&caller), id)
         .await?
         .ok_or_else(|| ApiError::not_found("Message"))?;
-    if !outbox::retry_failed(&state.store, &message).await? {
+    if !outbox::retry_failed(&state.store, &message, state.settings.send_max_attempts).await? {
         return Err(ApiError::Core(crm_core::CoreError::Conflict {
             code: "not_failed",
             message: "Only a failed outgoing message can be retried.".into(),
