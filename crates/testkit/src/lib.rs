@@ -5,6 +5,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 pub mod app;
+pub mod corpus;
 pub mod database;
 pub mod fake_bot_api;
 pub mod fixtures;
