@@ -17,6 +17,23 @@ pub enum Event {
         /// The user concerned.
         user_id: i64,
     },
+    /// A change for connected users, already in the event log under `event_id`.
+    Published(StoredEvent),
+}
+
+/// An event from the log, as it travels to the WebSocket hub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// Its number in the log; increases with every event.
+    pub event_id: i64,
+    /// The WebSocket message type (`new_message`, `chat_updated`, …).
+    pub kind: String,
+    /// The chat concerned: who may see the chat may see the event.
+    pub chat_id: Option<i64>,
+    /// The only user the event is for, if any.
+    pub user_id: Option<i64>,
+    /// The body clients receive (without `type` and `event_id`, which the hub adds).
+    pub payload: serde_json::Value,
 }
 
 /// Carries events to every subscriber. Publishing never blocks on slow subscribers: a subscriber that falls
@@ -26,4 +43,11 @@ pub trait EventBus: Send + Sync + 'static {
     fn publish(&self, event: Event);
     /// Starts receiving events published from now on.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event>;
+}
+
+/// Where background work (sending, downloads, polling) reports changes users should see at once; the web layer
+/// implements it by logging and publishing the matching events.
+pub trait ChangeFeed: Send + Sync + 'static {
+    /// A message was stored (`is_new`) or changed (status, file, edit); `chat_id` also refreshes its chat.
+    fn message_changed(&self, message_id: i64, is_new: bool, chat_id: Option<i64>);
 }

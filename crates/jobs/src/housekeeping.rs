@@ -1,5 +1,5 @@
-//! Daily housekeeping: deletes API tokens revoked more than 30 days ago. Scheduled with a dedupe key per day,
-//! so with several instances it runs once.
+//! Daily housekeeping: deletes API tokens revoked more than 30 days ago and events older than a day.
+//! Scheduled with a dedupe key per day, so with several instances it runs once.
 
 use std::sync::Arc;
 
@@ -13,6 +13,8 @@ use crate::runner::{JobContext, JobError, JobHandler};
 
 /// The job kind.
 pub const KIND: &str = "housekeeping";
+/// How long the event log keeps events for clients that resume (older gaps answer `resync_required`).
+pub const EVENT_RETENTION: Duration = Duration::days(1);
 /// How long revoked tokens are kept for the audit trail.
 pub const REVOKED_TOKEN_RETENTION: Duration = Duration::days(30);
 
@@ -40,6 +42,10 @@ impl JobHandler for Housekeeping {
                 .await
                 .map_err(|error| JobError::Retry(error.to_string()))?;
             tracing::info!(purged, "housekeeping: old revoked tokens deleted");
+            let events = crm_store::repo::events::purge_older_than(&self.store, EVENT_RETENTION)
+                .await
+                .map_err(|error| JobError::Retry(error.to_string()))?;
+            tracing::info!(events, "housekeeping: old events deleted");
             Ok(())
         })
     }

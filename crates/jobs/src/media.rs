@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crm_core::account::AccountType;
+use crm_core::event::ChangeFeed;
 use crm_store::Store;
 use crm_store::entity::{accounts, chats, media_files, messages};
 use crm_store::repo::accounts as account_repo;
@@ -21,16 +22,27 @@ pub struct DownloadMedia {
     store: Store,
     bot_api: BotApi,
     media_dir: PathBuf,
+    feed: Arc<dyn ChangeFeed>,
 }
 
 impl DownloadMedia {
-    /// A handler storing files under `media_dir`.
-    pub fn new(store: Store, bot_api: BotApi, media_dir: PathBuf) -> Arc<Self> {
+    /// A handler storing files under `media_dir`, reporting each outcome to `feed`.
+    pub fn new(store: Store, bot_api: BotApi, media_dir: PathBuf, feed: Arc<dyn ChangeFeed>) -> Arc<Self> {
         Arc::new(Self {
             store,
             bot_api,
             media_dir,
+            feed,
         })
+    }
+
+    /// Tells connected users the file of a message changed state.
+    async fn changed(&self, id: i64) {
+        if let Ok(Some(row)) = media::find(&self.store, id).await
+            && let Some(message_id) = row.message_id
+        {
+            self.feed.message_changed(message_id, false, None);
+        }
     }
 
     async fn account_of(&self, row: &media_files::Model) -> Result<Option<accounts::Model>, JobError> {
@@ -63,6 +75,7 @@ impl DownloadMedia {
         media::mark_failed(&self.store, id, &reason)
             .await
             .map_err(|e| JobError::Retry(e.to_string()))?;
+        self.changed(id).await;
         Err(JobError::Permanent(reason))
     }
 
@@ -70,6 +83,7 @@ impl DownloadMedia {
         media::mark_too_large(&self.store, id, size)
             .await
             .map_err(|e| JobError::Retry(e.to_string()))?;
+        self.changed(id).await;
         tracing::info!(
             media_file_id = id,
             size,
@@ -156,6 +170,7 @@ impl DownloadMedia {
             sha256: crm_core::media::sha256_hex(&bytes),
         };
         media::mark_stored(&self.store, id, stored).await.map_err(retry)?;
+        self.changed(id).await;
         tracing::debug!(media_file_id = id, "media downloaded");
         Ok(())
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use crm_core::account::AccountType;
+use crm_core::event::ChangeFeed;
 use crm_core::message::MessageType;
 use crm_core::outbound::{OutgoingMedia, OutgoingMessage, SendError};
 use crm_store::Store;
@@ -24,15 +25,17 @@ pub struct SendMessages {
     store: Store,
     bot_api: BotApi,
     media_dir: PathBuf,
+    feed: Arc<dyn ChangeFeed>,
 }
 
 impl SendMessages {
-    /// A handler sending through `bot_api`, reading attachments from `media_dir`.
-    pub fn new(store: Store, bot_api: BotApi, media_dir: PathBuf) -> Arc<Self> {
+    /// A handler sending through `bot_api`, reading attachments from `media_dir`, reporting outcomes to `feed`.
+    pub fn new(store: Store, bot_api: BotApi, media_dir: PathBuf, feed: Arc<dyn ChangeFeed>) -> Arc<Self> {
         Arc::new(Self {
             store,
             bot_api,
             media_dir,
+            feed,
         })
     }
 
@@ -71,6 +74,8 @@ impl SendMessages {
         outbox::mark_failed(&self.store, message, &reason)
             .await
             .map_err(|error| JobError::Retry(error.to_string()))?;
+        self.feed
+            .message_changed(message.id, false, Some(message.chat_id));
         Err(JobError::Permanent(reason))
     }
 
@@ -134,6 +139,8 @@ impl SendMessages {
                 outbox::mark_sent(&self.store, message.id, sent.telegram_message_id, sent.date)
                     .await
                     .map_err(store_error)?;
+                self.feed
+                    .message_changed(message.id, false, Some(message.chat_id));
                 tracing::info!(
                     message_id,
                     telegram_message_id = sent.telegram_message_id,

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crm_core::account::AccountStatus;
+use crm_core::event::ChangeFeed;
 use crm_store::Store;
 use crm_store::entity::accounts;
 use crm_store::repo::accounts as account_repo;
 use crm_store::repo::forwarding::forward_job;
-use crm_store::repo::inbox;
+use crm_store::repo::inbox::{self, Outcome};
 use crm_store::repo::leases::{self, Held};
 use crm_telegram_bot::{ALLOWED_UPDATES, BotApi, BotApiError, map_update, update_id};
 use tokio::sync::{Notify, watch};
@@ -32,6 +33,7 @@ pub struct BotPolling {
     job_waker: Arc<Notify>,
     scan_every: Duration,
     wake: Arc<Notify>,
+    feed: Arc<dyn ChangeFeed>,
 }
 
 fn lease_name(account_id: i64) -> String {
@@ -39,13 +41,17 @@ fn lease_name(account_id: i64) -> String {
 }
 
 impl BotPolling {
-    /// A supervisor for this `instance`, waking the job runner when forwards are queued.
+    /// A supervisor for this `instance`: it wakes the job runner when forwards are queued, looks for bots to
+    /// poll every `scan_every` or when `wake` is notified (after an intake switch), and reports what it stores
+    /// to `feed`.
     pub fn new(
         store: Store,
         bot_api: BotApi,
         instance: String,
         job_waker: Arc<Notify>,
         scan_every: Duration,
+        wake: Arc<Notify>,
+        feed: Arc<dyn ChangeFeed>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -53,13 +59,9 @@ impl BotPolling {
             instance,
             job_waker,
             scan_every,
-            wake: Arc::new(Notify::new()),
+            wake,
+            feed,
         })
-    }
-
-    /// Notifying this makes the supervisor look for bots to poll at once (after an intake switch).
-    pub fn waker(&self) -> Arc<Notify> {
-        Arc::clone(&self.wake)
     }
 
     /// Looks for bots to poll every `scan_every` until `shutdown`, starting a poller for each bot whose lease
@@ -193,9 +195,19 @@ impl BotPolling {
                 .map(|url| forward_job(account.id, url, &update))
                 .collect();
             let forwarding = !forwards.is_empty();
-            if let Err(error) = inbox::receive_with_jobs(&self.store, account.id, &event, forwards).await {
-                tracing::warn!(account_id = account.id, %error, "a polled update could not be stored; it will be fetched again");
-                return;
+            let received = match inbox::receive_with_jobs(&self.store, account.id, &event, forwards).await {
+                Ok(received) => received,
+                Err(error) => {
+                    tracing::warn!(account_id = account.id, %error, "a polled update could not be stored; it will be fetched again");
+                    return;
+                }
+            };
+            if let (Some(message_id), true) = (
+                received.message_id,
+                matches!(received.outcome, Outcome::Stored | Outcome::Updated),
+            ) {
+                self.feed
+                    .message_changed(message_id, received.outcome == Outcome::Stored, received.chat_id);
             }
             if forwarding {
                 self.job_waker.notify_one();

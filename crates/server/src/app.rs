@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use crm_bus::InProcessBus;
+use crm_core::event::ChangeFeed;
 use crm_core::secrets::SecretBox;
 use crm_jobs::forward::ForwardUpdates;
 use crm_jobs::media::DownloadMedia;
@@ -17,6 +18,7 @@ use crm_jobs::{Runner, RunnerSettings};
 use crm_store::Store;
 use crm_store::connect::{PoolSettings, redact_url};
 use crm_telegram_bot::BotApi;
+use crm_web::events::WebChangeFeed;
 use crm_web::{AppState, WebSettings};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
@@ -111,26 +113,31 @@ impl Application {
         )
         .context("Bot API client")?;
         let mut runner = Runner::new(store.clone(), RunnerSettings::new(settings.instance_id()));
+        let state = AppState::new(store.clone(), bus, bot_api.clone(), runner.waker(), web);
+        let feed: Arc<dyn ChangeFeed> = WebChangeFeed::new(state.clone());
+        let media_dir = settings.data_dir.join("media");
         runner.register(SendMessages::new(
             store.clone(),
             bot_api.clone(),
-            settings.data_dir.join("media"),
+            media_dir.clone(),
+            Arc::clone(&feed),
         ));
         runner.register(ForwardUpdates::new(store.clone()).map_err(anyhow::Error::msg)?);
         runner.register(DownloadMedia::new(
             store.clone(),
             bot_api.clone(),
-            settings.data_dir.join("media"),
+            media_dir,
+            Arc::clone(&feed),
         ));
         let polling = BotPolling::new(
             store.clone(),
-            bot_api.clone(),
+            bot_api,
             settings.instance_id(),
             runner.waker(),
             POLL_SCAN_EVERY,
+            Arc::clone(&state.polling_waker),
+            feed,
         );
-        let mut state = AppState::new(store.clone(), bus, bot_api, runner.waker(), web);
-        state.polling_waker = polling.waker();
         let router = crm_web::router(state);
         let listener = TcpListener::bind(settings.listen_addr)
             .await

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod intake;
 pub mod middleware;
@@ -11,6 +12,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod rate_limit;
 pub mod state;
+pub mod ws;
 
 pub use api::router;
 pub use error::ApiError;

@@ -14,5 +14,6 @@ mod media;
 mod operators;
 mod outbox;
 mod polling;
+mod realtime;
 mod roles;
 mod webhook;

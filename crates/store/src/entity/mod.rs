@@ -5,6 +5,7 @@ pub mod api_tokens;
 pub mod audit_log;
 pub mod chat_assignments;
 pub mod chats;
+pub mod events;
 pub mod jobs;
 pub mod leases;
 pub mod media_files;

@@ -3,6 +3,7 @@
 mod columns;
 mod m0001_initial;
 mod m0002_bot_intake;
+mod m0003_events;
 
 use sea_orm_migration::prelude::*;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_initial::Migration),
             Box::new(m0002_bot_intake::Migration),
+            Box::new(m0003_events::Migration),
         ]
     }
 }

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod assignments;
 pub mod audit;
 pub mod chats;
+pub mod events;
 pub mod forwarding;
 pub mod inbox;
 pub mod jobs;

@@ -249,6 +249,7 @@ pub async fn mark_as_read(
         .await?
         .ok_or_else(|| ApiError::not_found("Chat"))?;
     chat_repo::mark_read(&state.store, id).await?;
+    crate::events::chat_updated(&state, id).await;
     Ok(Json(MarkedRead {
         status: "success",
         chat: visible_chat(&state, &caller, id).await?,
@@ -301,11 +302,29 @@ pub async fn assign(
     if !caller.is_admin() && target != caller.user.id {
         return Err(ApiError::forbidden());
     }
+    let previous = assignments::holder(&state.store, id).await?;
     match assignments::assign(&state.store, id, target, caller.user.id).await? {
         Assigned::Done(assignment) => {
             state
                 .bus
                 .publish(crm_core::event::Event::UserChanged { user_id: target });
+            if previous != Some(target) {
+                if let Some(previous) = previous {
+                    let payload = serde_json::json!({ "chat_id": id });
+                    crate::events::publish(&state, "chat_removed", Some(id), Some(previous), payload).await;
+                }
+                if let Some(chat) = chat_view(&state, id).await {
+                    crate::events::publish(
+                        &state,
+                        "chat_added",
+                        Some(id),
+                        Some(target),
+                        serde_json::json!({ "chat": chat }),
+                    )
+                    .await;
+                }
+                crate::events::chat_updated(&state, id).await;
+            }
             Ok(Json(AssignResult {
                 status: "assigned",
                 assignment_id: Some(assignment.id),
@@ -342,10 +361,31 @@ pub async fn unassign(
     }
     if let Some(user_id) = holder {
         state.bus.publish(crm_core::event::Event::UserChanged { user_id });
+        crate::events::publish(
+            &state,
+            "chat_removed",
+            Some(id),
+            Some(user_id),
+            serde_json::json!({ "chat_id": id }),
+        )
+        .await;
     }
+    crate::events::chat_updated(&state, id).await;
     Ok(Json(AssignResult {
         status: "unassigned",
         assignment_id: None,
         operator_id: None,
     }))
+}
+
+/// A chat shaped for events (as an admin sees it), or `None` if it is gone.
+pub async fn chat_view(state: &AppState, chat_id: i64) -> Option<ChatOut> {
+    let chat = chat_repo::find_visible(&state.store, Viewer::Admin, chat_id)
+        .await
+        .ok()??;
+    chat_repo::decorate(&state.store, vec![chat])
+        .await
+        .ok()?
+        .pop()
+        .map(ChatOut::from)
 }

@@ -380,6 +380,8 @@ async fn queue(
         other => other.into(),
     })?;
     state.job_waker.notify_one();
+    crate::events::message_event(state, "new_message", message.id).await;
+    crate::events::chat_updated(state, chat_id).await;
     shaped_one(state, message).await
 }
 
@@ -445,8 +447,17 @@ pub async fn retry(
         }));
     }
     state.job_waker.notify_one();
+    crate::events::message_event(&state, "message_updated", id).await;
     let message = message_repo::find_visible(&state.store, viewer(&caller), id)
         .await?
         .ok_or_else(|| ApiError::not_found("Message"))?;
     Ok(Json(shaped_one(&state, message).await?))
+}
+
+/// A message shaped for events, or `None` if it is gone.
+pub async fn message_view(state: &AppState, message_id: i64) -> Option<MessageOut> {
+    let message = message_repo::find_visible(&state.store, Viewer::Admin, message_id)
+        .await
+        .ok()??;
+    shaped_one(state, message).await.ok()
 }

@@ -89,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/webhook/bot/", post(webhook::by_token))
         .route("/api/webhook/bot/{account}/", post(webhook::by_path))
+        .route("/ws/messages/", get(crate::ws::upgrade))
         .route("/api/openapi.json", get(crate::openapi::document))
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method);

@@ -89,6 +89,7 @@ async fn process(
     if forwarding {
         state.job_waker.notify_one();
     }
+    crate::events::received(state, received).await;
     if received.outcome == Outcome::Ignored {
         state.intake.count_ignored(&update_kind(&update));
     }

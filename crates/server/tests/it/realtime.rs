@@ -1,0 +1,469 @@
+//! The WebSocket: authentication, initial chat lists (chunked past 50), events filtered by role and by
+//! assignment (taking effect at once), client requests, bad frames, and `resume` after a disconnect.
+
+use std::time::Duration;
+
+use crm_testkit::{TestApp, TestDatabase, on_every_backend, spawn_app};
+use futures::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const TOKEN: &str = "7006007008:AARealtimeBotTokenForTheTestSuite_abcd";
+const SECRET: &str = "realtime-webhook-secret";
+
+async fn connect(app: &TestApp, token: &str) -> Socket {
+    let url = format!("ws://{}/ws/messages/?token={token}", app.address);
+    let (socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("the WebSocket opens");
+    socket
+}
+
+/// The next JSON frame (bounded wait).
+async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a frame within 10 s");
+        match frame.expect("the socket is open").expect("a valid frame") {
+            Message::Text(text) => return serde_json::from_str(text.as_str()).expect("JSON"),
+            Message::Close(close) => panic!("closed: {close:?}"),
+            _ => continue,
+        }
+    }
+}
+
+/// Frames until one of `kind` arrives; returns it and the types skipped on the way.
+async fn until(socket: &mut Socket, kind: &str) -> (Value, Vec<String>) {
+    let mut skipped = Vec::new();
+    loop {
+        let frame = next(socket).await;
+        if frame["type"] == kind {
+            return (frame, skipped);
+        }
+        skipped.push(frame["type"].as_str().unwrap_or_default().to_owned());
+    }
+}
+
+async fn send(socket: &mut Socket, value: Value) {
+    socket
+        .send(Message::Text(value.to_string().into()))
+        .await
+        .unwrap();
+}
+
+async fn deliver(app: &TestApp, account: i64, peer: i64, message_id: i64, text: &str) {
+    let update = json!({"update_id": peer * 1000 + message_id, "message": {"message_id": message_id, "date": 1_700_000_000 + message_id,
+        "chat": {"id": peer, "type": "private", "first_name": format!("Peer {peer}")}, "from": {"id": peer, "first_name": "P"}, "text": text}});
+    let response = app
+        .client
+        .post(app.url(&format!("/api/webhook/bot/{account}/")))
+        .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+async fn chat_of_peer(app: &TestApp, admin: &str, peer: i64) -> i64 {
+    let chats = app.get("/api/chats/?page=1", Some(admin)).await.body;
+    chats["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["telegram_id"] == peer)
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap()
+}
+
+on_every_backend!(
+    events_follow_roles_and_assignments,
+    initial_lists_are_chunked_and_resume_replays_what_was_missed
+);
+
+async fn events_follow_roles_and_assignments(database: TestDatabase) {
+    let app = spawn_app(database).await;
+    let admin = app.admin_token().await;
+    let (olga_id, olga) = app.create_operator(&admin, "olga").await;
+    let (pavel_id, pavel) = app.create_operator(&admin, "pavel").await;
+    let bot = crm_testkit::fixtures::bot_account(&app.store, "Live", Some(TOKEN), Some(SECRET))
+        .await
+        .id;
+    deliver(&app, bot, 101, 1, "hello").await;
+    deliver(&app, bot, 102, 1, "other customer").await;
+    let chat_a = chat_of_peer(&app, &admin, 101).await;
+    let chat_b = chat_of_peer(&app, &admin, 102).await;
+
+    // No token, a bad token, a foreign origin: refused before the upgrade.
+    for request in [
+        format!("ws://{}/ws/messages/", app.address)
+            .into_client_request()
+            .unwrap(),
+        format!("ws://{}/ws/messages/?token={}", app.address, "0".repeat(40))
+            .into_client_request()
+            .unwrap(),
+    ] {
+        match tokio_tungstenite::connect_async(request).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
+            other => panic!("expected 401, got {other:?}"),
+        }
+    }
+    let mut foreign = format!("ws://{}/ws/messages/?token={admin}", app.address)
+        .into_client_request()
+        .unwrap();
+    foreign
+        .headers_mut()
+        .insert("Origin", "https://evil.example".parse().unwrap());
+    assert!(
+        matches!(tokio_tungstenite::connect_async(foreign).await, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 403)
+    );
+
+    // The token may also come as the WebSocket subprotocol, as browsers send it.
+    let mut by_protocol = format!("ws://{}/ws/messages/", app.address)
+        .into_client_request()
+        .unwrap();
+    by_protocol
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", olga.parse().unwrap());
+    let (mut olga_ws, response) = tokio_tungstenite::connect_async(by_protocol).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], olga.as_str());
+    let mut admin_ws = connect(&app, &admin).await;
+    let mut pavel_ws = connect(&app, &pavel).await;
+    let initial = next(&mut admin_ws).await;
+    assert_eq!(
+        (
+            initial["type"].as_str(),
+            initial["chats"].as_array().unwrap().len()
+        ),
+        (Some("initial_chats"), 2)
+    );
+    assert_eq!(initial["chats"][0]["telegram_id"], 102, "newest activity first");
+    assert_eq!(
+        next(&mut olga_ws).await["chats"],
+        json!([]),
+        "operators see only their chats"
+    );
+    assert_eq!(next(&mut pavel_ws).await["chats"], json!([]));
+
+    // Assigning gives the chat at once.
+    app.post(
+        &format!("/api/chats/{chat_a}/assign/"),
+        Some(&admin),
+        json!({"operator_id": olga_id}),
+    )
+    .await;
+    let (added, _) = until(&mut olga_ws, "chat_added").await;
+    assert_eq!(added["chat"]["id"], chat_a);
+    let (updated, _) = until(&mut admin_ws, "chat_updated").await;
+    assert_eq!(updated["chat"]["assigned_operator_id"], olga_id);
+
+    deliver(&app, bot, 101, 2, "is my order ready?").await;
+    let (seen, _) = until(&mut olga_ws, "new_message").await;
+    assert_eq!(
+        (
+            seen["message"]["text"].as_str(),
+            seen["message"]["chat_id"].as_i64()
+        ),
+        (Some("is my order ready?"), Some(chat_a))
+    );
+    assert!(seen["event_id"].as_i64().unwrap() > added["event_id"].as_i64().unwrap());
+    let (admin_seen, _) = until(&mut admin_ws, "new_message").await;
+    assert_eq!(admin_seen["event_id"], seen["event_id"]);
+    // Pavel's first event is his own assignment: the message before it was never sent to him.
+    app.post(
+        &format!("/api/chats/{chat_b}/assign/"),
+        Some(&admin),
+        json!({"operator_id": pavel_id}),
+    )
+    .await;
+    let first_for_pavel = next(&mut pavel_ws).await;
+    assert_eq!(
+        (
+            first_for_pavel["type"].as_str(),
+            first_for_pavel["chat"]["id"].as_i64()
+        ),
+        (Some("chat_added"), Some(chat_b))
+    );
+
+    // Requests.
+    send(&mut olga_ws, json!({"type": "ping", "timestamp": 42})).await;
+    assert_eq!(until(&mut olga_ws, "pong").await.0["timestamp"], 42);
+    send(
+        &mut olga_ws,
+        json!({"type": "get_chat_messages", "chat_id": chat_a, "limit": 1}),
+    )
+    .await;
+    let (page, _) = until(&mut olga_ws, "chat_messages").await;
+    assert_eq!(page["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (page["messages"][0]["text"].as_str(), page["has_more"].as_bool()),
+        (Some("is my order ready?"), Some(true)),
+        "the newest page"
+    );
+    send(&mut olga_ws, json!({"type": "mark_as_read", "chat_id": chat_a})).await;
+    until(&mut olga_ws, "chat_marked_as_read").await;
+    let (read, _) = until(&mut olga_ws, "chat_updated").await;
+    assert_eq!(read["chat"]["unread_count"], 0);
+
+    // Bad frames get an error frame; the connection (and everyone else's) stays up.
+    for (frame, code) in [
+        ("not json at all".to_owned(), "invalid_json"),
+        (json!({"no": "type"}).to_string(), "invalid_message"),
+        (json!({"type": "launch_rockets"}).to_string(), "unknown_type"),
+        (
+            json!({"type": "get_chat_messages", "chat_id": "x"}).to_string(),
+            "invalid_field",
+        ),
+        (
+            json!({"type": "get_chat_messages", "chat_id": chat_b}).to_string(),
+            "not_found",
+        ),
+        (
+            json!({"type": "mark_as_read", "chat_id": chat_b}).to_string(),
+            "not_found",
+        ),
+        (
+            json!({"type": "get_chat_messages", "chat_id": chat_a, "limit": 5000}).to_string(),
+            "invalid_field",
+        ),
+        (
+            json!({"type": "ping", "padding": "x".repeat(100 * 1024)}).to_string(),
+            "frame_too_large",
+        ),
+    ] {
+        olga_ws.send(Message::Text(frame.into())).await.unwrap();
+        let (error, _) = until(&mut olga_ws, "error").await;
+        assert_eq!(error["code"], code);
+        assert!(error["message"].is_string());
+    }
+    let chat_b_row = app.get(&format!("/api/chats/{chat_b}/"), Some(&admin)).await.body;
+    assert_eq!(
+        chat_b_row["unread_count"], 1,
+        "mark_as_read on someone else's chat changed nothing"
+    );
+    send(&mut pavel_ws, json!({"type": "ping"})).await;
+    until(&mut pavel_ws, "pong").await;
+
+    // Unassigning takes the chat away at once; later messages there do not reach her.
+    app.post(&format!("/api/chats/{chat_a}/unassign/"), Some(&admin), json!({}))
+        .await;
+    let (removed, _) = until(&mut olga_ws, "chat_removed").await;
+    assert_eq!(removed["chat_id"], chat_a);
+    deliver(&app, bot, 101, 3, "still there?").await;
+    until(&mut admin_ws, "new_message").await;
+    app.post(
+        &format!("/api/chats/{chat_b}/assign/"),
+        Some(&admin),
+        json!({"operator_id": olga_id}),
+    )
+    .await;
+    let (next_for_olga, skipped) = until(&mut olga_ws, "chat_added").await;
+    assert_eq!(next_for_olga["chat"]["id"], chat_b);
+    assert!(
+        skipped.is_empty(),
+        "nothing about chat A after it was taken away: {skipped:?}"
+    );
+
+    // Logging out everywhere closes her socket.
+    app.post("/api/auth/logout/?all=true", Some(&olga), json!({}))
+        .await;
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(10), olga_ws.next())
+            .await
+            .unwrap()
+        {
+            Some(Ok(Message::Close(Some(frame)))) => break u16::from(frame.code),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(closed, 4001);
+    app.stop().await;
+}
+
+async fn initial_lists_are_chunked_and_resume_replays_what_was_missed(database: TestDatabase) {
+    let app = spawn_app(database).await;
+    let admin = app.admin_token().await;
+    let (olga_id, olga) = app.create_operator(&admin, "olga").await;
+    let (pavel_id, _) = app.create_operator(&admin, "pavel").await;
+    let bot = crm_testkit::fixtures::bot_account(&app.store, "Many", Some(TOKEN), Some(SECRET))
+        .await
+        .id;
+    for peer in 0..120 {
+        deliver(&app, bot, 5000 + peer, 1, "hi").await;
+    }
+    let mut admin_ws = connect(&app, &admin).await;
+    let start = next(&mut admin_ws).await;
+    assert_eq!(
+        (start["type"].as_str(), start["total"].as_u64()),
+        (Some("initial_chats_start"), Some(120))
+    );
+    let mut ids: Vec<i64> = start["chats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    let mut chunks = 0;
+    loop {
+        let frame = next(&mut admin_ws).await;
+        match frame["type"].as_str() {
+            Some("initial_chats_chunk") => {
+                chunks += 1;
+                ids.extend(
+                    frame["chats"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| c["id"].as_i64().unwrap()),
+                );
+            }
+            Some("initial_chats_end") => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((ids.len(), chunks), (120, 2));
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 120, "every chat exactly once");
+
+    // Olga holds one chat; she disconnects while things happen, then resumes.
+    let first = chat_of_peer(&app, &admin, 5119).await;
+    let second = chat_of_peer(&app, &admin, 5118).await;
+    app.post(
+        &format!("/api/chats/{first}/assign/"),
+        Some(&admin),
+        json!({"operator_id": olga_id}),
+    )
+    .await;
+    let mut olga_ws = connect(&app, &olga).await;
+    let initial = next(&mut olga_ws).await;
+    deliver(&app, bot, 5119, 2, "before the drop").await;
+    let (message, _) = until(&mut olga_ws, "new_message").await;
+    assert!(message["event_id"].as_i64().unwrap() > initial["last_event_id"].as_i64().unwrap());
+    let seen = until(&mut olga_ws, "chat_updated").await.0["event_id"]
+        .as_i64()
+        .unwrap();
+    drop(olga_ws);
+
+    deliver(&app, bot, 5119, 3, "while away").await;
+    app.post(
+        &format!("/api/chats/{second}/assign/"),
+        Some(&admin),
+        json!({"operator_id": pavel_id}),
+    )
+    .await;
+    app.post(
+        &format!("/api/chats/{second}/assign/"),
+        Some(&admin),
+        json!({"operator_id": olga_id}),
+    )
+    .await;
+    deliver(&app, bot, 5118, 2, "in the new chat").await;
+
+    let mut back = connect(&app, &olga).await;
+    next(&mut back).await;
+    send(&mut back, json!({"type": "resume", "since_event_id": seen})).await;
+    let mut replayed = Vec::new();
+    let mut last = seen;
+    loop {
+        let frame = next(&mut back).await;
+        if frame["type"] == "resumed" {
+            break;
+        }
+        let event_id = frame["event_id"].as_i64().unwrap();
+        assert!(event_id > last, "strictly increasing event ids");
+        last = event_id;
+        let about = frame["chat"]["id"]
+            .as_i64()
+            .or(frame["message"]["chat_id"].as_i64())
+            .or(frame["chat_id"].as_i64());
+        replayed.push((frame["type"].as_str().unwrap().to_owned(), about));
+    }
+    let expected = [
+        ("new_message", Some(first)),
+        ("chat_updated", Some(first)),
+        ("chat_added", Some(second)),
+        ("chat_updated", Some(second)),
+        ("new_message", Some(second)),
+        ("chat_updated", Some(second)),
+    ];
+    let expected: Vec<(String, Option<i64>)> = expected.iter().map(|(k, c)| ((*k).to_owned(), *c)).collect();
+    assert_eq!(
+        replayed, expected,
+        "exactly the missed events she may see, in order"
+    );
+
+    // A gap older than the retained log asks for a full reload.
+    crm_store::repo::events::purge_older_than(&app.store, chrono::Duration::seconds(-1))
+        .await
+        .unwrap();
+    deliver(&app, bot, 5119, 4, "after the purge").await;
+    send(&mut back, json!({"type": "resume", "since_event_id": 1})).await;
+    let (resync, _) = until(&mut back, "resync_required").await;
+    assert!(resync["last_event_id"].as_i64().unwrap() > last);
+    app.stop().await;
+}
+
+on_every_backend!(background_work_is_pushed_too);
+
+async fn background_work_is_pushed_too(database: TestDatabase) {
+    let app = spawn_app(database).await;
+    let admin = app.admin_token().await;
+    const POLLED: &str = "7006007009:AAPolledRealtimeBotTokenForTests_abcd";
+    app.bot_api.add_bot(POLLED, 7006007009, "pushed_bot");
+    let created = app
+        .post(
+            "/api/accounts/",
+            Some(&admin),
+            json!({"name": "Pushed", "account_type": "bot", "bot_token": POLLED}),
+        )
+        .await;
+    let account = created.body["id"].as_i64().unwrap();
+    let mut ws = connect(&app, &admin).await;
+    next(&mut ws).await;
+
+    // A polled update arrives as new_message, its chat as chat_updated.
+    app.post(
+        &format!("/api/accounts/{account}/set_polling/"),
+        Some(&admin),
+        json!({}),
+    )
+    .await;
+    app.bot_api.push_updates(POLLED, [json!({"update_id": 1, "message": {"message_id": 9, "date": 1_700_000_000,
+        "chat": {"id": 77, "type": "private", "first_name": "Ann"}, "from": {"id": 77, "first_name": "Ann"}, "text": "polled in"}})]);
+    let (arrived, _) = until(&mut ws, "new_message").await;
+    assert_eq!(arrived["message"]["text"], "polled in");
+    let message_id = arrived["message"]["id"].as_i64().unwrap();
+
+    // A reply is pushed as queued, then as sent when the runner delivered it.
+    let reply = app
+        .post(
+            &format!("/api/messages/{message_id}/reply/"),
+            Some(&admin),
+            json!({"text": "pushed out"}),
+        )
+        .await;
+    let reply_id = reply.body["id"].as_i64().unwrap();
+    let (queued, _) = until(&mut ws, "new_message").await;
+    assert_eq!(
+        (
+            queued["message"]["id"].as_i64(),
+            queued["message"]["status"].as_str()
+        ),
+        (Some(reply_id), Some("queued"))
+    );
+    let (sent, _) = until(&mut ws, "message_updated").await;
+    assert_eq!(
+        (sent["message"]["id"].as_i64(), sent["message"]["status"].as_str()),
+        (Some(reply_id), Some("sent"))
+    );
+    assert!(sent["message"]["telegram_id"].is_i64());
+    app.stop().await;
+}

@@ -1,0 +1,28 @@
+//! `events`: the numbered log of changes pushed to connected users.
+
+use sea_orm::entity::prelude::*;
+
+/// One event; its id is the `event_id` clients see.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "events")]
+pub struct Model {
+    /// Primary key: increases with every event.
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// The WebSocket message type, for example `new_message`.
+    pub kind: String,
+    /// The chat concerned, deciding who may see the event.
+    pub chat_id: Option<i64>,
+    /// The only user the event is for (assignment changes), if any.
+    pub user_id: Option<i64>,
+    /// The message body clients receive.
+    pub payload: Json,
+    /// When it happened.
+    pub created_at: DateTimeUtc,
+}
+
+/// No navigable relations; joins are written where needed.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

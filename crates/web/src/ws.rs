@@ -1,0 +1,445 @@
+//! The WebSocket at `/ws/messages/`: authenticated with a token (`?token=` or `Sec-WebSocket-Protocol`), it
+//! sends the chats the user may see, then every event about them, numbered by `event_id`. Clients send `ping`,
+//! `get_chat_messages`, `mark_as_read` and `resume`. Each connection has a bounded queue: a client that falls
+//! behind is closed (code 4008) and can `resume`; it never slows anyone else.
+
+use std::collections::HashSet;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use crm_core::event::{Event, StoredEvent};
+use crm_core::token::looks_like_token;
+use crm_core::user::Role;
+use crm_store::entity::users;
+use crm_store::repo::chats::{self as chat_repo, ChatFilter, Viewer};
+use crm_store::repo::{events, messages as message_repo, tokens};
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::api::chats::ChatOut;
+use crate::error::ApiError;
+use crate::extract::Query;
+use crate::middleware::{host_allowed, strip_port};
+use crate::state::AppState;
+
+/// Frames a connection may have waiting before it counts as too slow.
+pub const QUEUE: usize = 512;
+/// Largest client frame accepted.
+pub const MAX_FRAME: usize = 64 * 1024;
+/// Chats per `initial_chats` message or chunk.
+pub const CHUNK: u64 = 50;
+/// Close code for a client that fell behind.
+pub const CLOSE_TOO_SLOW: u16 = 4008;
+/// Close code for a user whose sessions were revoked.
+pub const CLOSE_REVOKED: u16 = 4001;
+/// Most events one `resume` replays.
+const MAX_REPLAY: u64 = 10_000;
+
+/// `?token=` for clients that cannot set headers.
+#[derive(Debug, Deserialize)]
+pub struct WsQuery {
+    /// An API token.
+    pub token: Option<String>,
+}
+
+fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true; // Not a browser: the token alone decides.
+    };
+    if state
+        .settings
+        .cors_allowed_origins
+        .iter()
+        .any(|allowed| allowed == origin)
+    {
+        return true;
+    }
+    url::Url::parse(origin)
+        .ok()
+        .and_then(|url| {
+            url.host_str()
+                .map(|h| strip_port(h.trim_start_matches('[').trim_end_matches(']')).to_owned())
+        })
+        .is_some_and(|host| host_allowed(&host, &state.settings.allowed_hosts))
+}
+
+/// Upgrades to the WebSocket; 401 without a valid token, 403 from a foreign origin.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Query(query): Query<WsQuery>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let offered: Vec<String> = headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(',').map(|p| p.trim().to_owned()).collect())
+        .unwrap_or_default();
+    let from_protocol = offered.iter().find(|p| looks_like_token(p)).cloned();
+    let Some(token) = query
+        .token
+        .filter(|t| looks_like_token(t))
+        .or(from_protocol.clone())
+    else {
+        return ApiError::unauthenticated().into_response();
+    };
+    let user = match tokens::authenticate(&state.store, &token).await {
+        Ok(Some((_, user))) => user,
+        Ok(None) => return ApiError::unauthenticated().into_response(),
+        Err(error) => return ApiError::from(error).into_response(),
+    };
+    if !origin_allowed(&state, &headers) {
+        return ApiError::forbidden().into_response();
+    }
+    let upgrade = upgrade.max_message_size(MAX_FRAME * 16);
+    let upgrade = match from_protocol {
+        // Echo the offered token as the accepted protocol, as browsers require.
+        Some(protocol) => upgrade.protocols([protocol]),
+        None => upgrade,
+    };
+    upgrade.on_upgrade(move |socket| session(state, user, socket))
+}
+
+/// One connected user.
+struct Session {
+    state: AppState,
+    user: users::Model,
+    admin: bool,
+    visible: HashSet<i64>,
+    last_event_id: i64,
+    out: mpsc::Sender<Message>,
+    close: Option<oneshot::Sender<CloseFrame>>,
+}
+
+fn frame(value: &Value) -> Message {
+    Message::Text(Utf8Bytes::from(value.to_string()))
+}
+
+impl Session {
+    fn viewer(&self) -> Viewer {
+        if self.admin {
+            Viewer::Admin
+        } else {
+            Viewer::Operator(self.user.id)
+        }
+    }
+
+    /// Queues a frame; false (and the connection closing) if the client is too slow.
+    fn send(&mut self, value: Value) -> bool {
+        match self.out.try_send(frame(&value)) {
+            Ok(()) => true,
+            Err(_) => {
+                self.close_with(CLOSE_TOO_SLOW, "too slow: reconnect and resume");
+                false
+            }
+        }
+    }
+
+    fn close_with(&mut self, code: u16, reason: &str) {
+        if let Some(close) = self.close.take() {
+            let _ = close.send(CloseFrame {
+                code,
+                reason: Utf8Bytes::from(reason.to_owned()),
+            });
+        }
+    }
+
+    fn error(&mut self, code: &str, message: &str) -> bool {
+        self.send(json!({ "type": "error", "code": code, "message": message }))
+    }
+
+    async fn reload_visible(&mut self) {
+        if self.admin {
+            return;
+        }
+        let filter = ChatFilter::default();
+        let mut visible = HashSet::new();
+        let mut page = 1;
+        while let Ok(found) = chat_repo::list(&self.state.store, self.viewer(), &filter, page, 500).await {
+            visible.extend(found.items.iter().map(|item| item.chat.id));
+            if !found.has_next() {
+                break;
+            }
+            page += 1;
+        }
+        self.visible = visible;
+    }
+
+    async fn send_initial_chats(&mut self) -> bool {
+        let filter = ChatFilter::default();
+        let Ok(first) = chat_repo::list(&self.state.store, self.viewer(), &filter, 1, CHUNK).await else {
+            return self.error("unavailable", "the chat list cannot be loaded now");
+        };
+        let total = first.total;
+        let chats = |items: Vec<_>| items.into_iter().map(ChatOut::from).collect::<Vec<_>>();
+        let more = first.has_next();
+        let first_chats = chats(first.items);
+        if !more {
+            return self.send(
+                json!({ "type": "initial_chats", "chats": first_chats, "last_event_id": self.last_event_id }),
+            );
+        }
+        if !self.send(json!({ "type": "initial_chats_start", "total": total, "chats": first_chats, "last_event_id": self.last_event_id })) {
+            return false;
+        }
+        let mut page = 2;
+        loop {
+            let Ok(next) = chat_repo::list(&self.state.store, self.viewer(), &filter, page, CHUNK).await
+            else {
+                return self.error("unavailable", "the chat list cannot be loaded now");
+            };
+            let more = next.has_next();
+            if !self.send(json!({ "type": "initial_chats_chunk", "chats": chats(next.items) })) {
+                return false;
+            }
+            if !more {
+                break;
+            }
+            page += 1;
+        }
+        self.send(json!({ "type": "initial_chats_end" }))
+    }
+
+    /// Whether this user may see `event`; keeps the set of visible chats current on assignment changes.
+    fn admit(&mut self, event: &StoredEvent) -> bool {
+        if let Some(user_id) = event.user_id {
+            if user_id != self.user.id {
+                return false;
+            }
+            if let Some(chat_id) = event.chat_id {
+                match event.kind.as_str() {
+                    "chat_added" => {
+                        self.visible.insert(chat_id);
+                    }
+                    "chat_removed" => {
+                        self.visible.remove(&chat_id);
+                    }
+                    _ => {}
+                }
+            }
+            return true;
+        }
+        self.admin
+            || event
+                .chat_id
+                .is_some_and(|chat_id| self.visible.contains(&chat_id))
+    }
+
+    fn deliver(&mut self, event: &StoredEvent) -> bool {
+        if event.event_id <= self.last_event_id || !self.admit(event) {
+            return true;
+        }
+        self.last_event_id = event.event_id;
+        let mut body = event.payload.clone();
+        if let Some(fields) = body.as_object_mut() {
+            fields.insert("type".into(), Value::String(event.kind.clone()));
+            fields.insert("event_id".into(), Value::from(event.event_id));
+        }
+        self.send(body)
+    }
+
+    async fn handle_text(&mut self, text: &str) -> bool {
+        if text.len() > MAX_FRAME {
+            return self.error("frame_too_large", "frames are limited to 64 KiB");
+        }
+        let Ok(request) = serde_json::from_str::<Value>(text) else {
+            return self.error("invalid_json", "Invalid JSON format");
+        };
+        let Some(kind) = request.get("type").and_then(Value::as_str) else {
+            return self.error("invalid_message", "Invalid message format: `type` is required");
+        };
+        match kind {
+            "ping" => self.send(json!({ "type": "pong", "timestamp": request.get("timestamp").cloned().unwrap_or(Value::Null) })),
+            "get_chat_messages" => self.get_chat_messages(&request).await,
+            "mark_as_read" => self.mark_as_read(&request).await,
+            "resume" => self.resume(&request).await,
+            other => {
+                let message = format!("Unknown message type: {}", other.chars().take(64).collect::<String>());
+                self.error("unknown_type", &message)
+            }
+        }
+    }
+
+    /// The request's `chat_id`, or the outcome of telling the client it is missing.
+    fn chat_id(&mut self, request: &Value) -> Result<i64, bool> {
+        request
+            .get("chat_id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| self.error("invalid_field", "chat_id (a number) is required"))
+    }
+
+    async fn get_chat_messages(&mut self, request: &Value) -> bool {
+        let chat_id = match self.chat_id(request) {
+            Ok(chat_id) => chat_id,
+            Err(open) => return open,
+        };
+        let limit = request
+            .get("limit")
+            .map_or(Some(50), Value::as_u64)
+            .filter(|l| (1..=200).contains(l));
+        let Some(limit) = limit else {
+            return self.error("invalid_field", "limit must be a number from 1 to 200");
+        };
+        let store = self.state.store.clone();
+        let Ok(Some(_)) = chat_repo::find_visible(&store, self.viewer(), chat_id).await else {
+            return self.error("not_found", "Chat not found");
+        };
+        let before = match request.get("before") {
+            None | Some(Value::Null) => None,
+            Some(value) => match value.as_i64() {
+                Some(id) => match message_repo::find_visible(&store, self.viewer(), id).await {
+                    Ok(Some(anchor)) if anchor.chat_id == chat_id => Some(anchor),
+                    _ => return self.error("invalid_field", "before must be a message of this chat"),
+                },
+                None => return self.error("invalid_field", "before must be a message id"),
+            },
+        };
+        let Ok(timeline) = message_repo::timeline(&store, chat_id, before.as_ref(), limit).await else {
+            return self.error("unavailable", "messages cannot be loaded now");
+        };
+        let Ok(mut messages) = crate::api::messages::shaped(&self.state, timeline.items).await else {
+            return self.error("unavailable", "messages cannot be loaded now");
+        };
+        messages.reverse();
+        self.send(json!({ "type": "chat_messages", "chat_id": chat_id, "messages": messages, "has_more": timeline.has_more }))
+    }
+
+    async fn mark_as_read(&mut self, request: &Value) -> bool {
+        let chat_id = match self.chat_id(request) {
+            Ok(chat_id) => chat_id,
+            Err(open) => return open,
+        };
+        let Ok(Some(_)) = chat_repo::find_visible(&self.state.store, self.viewer(), chat_id).await else {
+            return self.error("not_found", "Chat not found");
+        };
+        if chat_repo::mark_read(&self.state.store, chat_id).await.is_err() {
+            return self.error("unavailable", "the chat cannot be marked read now");
+        }
+        let state = self.state.clone();
+        crate::events::chat_updated(&state, chat_id).await;
+        self.send(json!({ "type": "chat_marked_as_read", "chat_id": chat_id }))
+    }
+
+    async fn resume(&mut self, request: &Value) -> bool {
+        let Some(since) = request.get("since_event_id").and_then(Value::as_i64) else {
+            return self.error("invalid_field", "since_event_id (a number) is required");
+        };
+        let store = self.state.store.clone();
+        let oldest = events::oldest_id(&store).await.ok().flatten();
+        let newest = events::newest_id(&store).await.ok().flatten().unwrap_or(0);
+        let gap_too_old = oldest.is_some_and(|oldest| since + 1 < oldest);
+        if gap_too_old || since > newest {
+            return self.send(json!({ "type": "resync_required", "last_event_id": newest }));
+        }
+        let Ok(missed) = events::since(&store, since, MAX_REPLAY).await else {
+            return self.error("unavailable", "events cannot be loaded now");
+        };
+        if missed.len() as u64 == MAX_REPLAY {
+            return self.send(json!({ "type": "resync_required", "last_event_id": newest }));
+        }
+        self.last_event_id = since;
+        // Replay with the chats visible back then: undo, newest first, the assignment changes since.
+        let current = self.visible.clone();
+        for row in missed
+            .iter()
+            .rev()
+            .filter(|row| row.user_id == Some(self.user.id))
+        {
+            match (row.kind.as_str(), row.chat_id) {
+                ("chat_added", Some(chat_id)) => {
+                    self.visible.remove(&chat_id);
+                }
+                ("chat_removed", Some(chat_id)) => {
+                    self.visible.insert(chat_id);
+                }
+                _ => {}
+            }
+        }
+        for row in missed {
+            let event = StoredEvent {
+                event_id: row.id,
+                kind: row.kind,
+                chat_id: row.chat_id,
+                user_id: row.user_id,
+                payload: row.payload,
+            };
+            if !self.deliver(&event) {
+                return false;
+            }
+        }
+        self.visible = current;
+        self.send(json!({ "type": "resumed", "last_event_id": self.last_event_id.max(since) }))
+    }
+}
+
+async fn session(state: AppState, user: users::Model, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let (out, mut queued) = mpsc::channel::<Message>(QUEUE);
+    let (close, mut closing) = oneshot::channel::<CloseFrame>();
+    let writer = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                biased;
+                frame = &mut closing => {
+                    if let Ok(frame) = frame {
+                        let _ = sink.send(Message::Close(Some(frame))).await;
+                    }
+                    break;
+                }
+                next = queued.recv() => match next {
+                    Some(message) => if sink.send(message).await.is_err() { break },
+                    None => break,
+                },
+            }
+        }
+    });
+    // Subscribe before reading the chat list, so nothing published in between is missed.
+    let mut bus = state.bus.subscribe();
+    let admin = Role::parse(&user.role).is_ok_and(|r| r == Role::Admin);
+    let last_event_id = events::newest_id(&state.store).await.ok().flatten().unwrap_or(0);
+    let mut session = Session {
+        state,
+        user,
+        admin,
+        visible: HashSet::new(),
+        last_event_id,
+        out,
+        close: Some(close),
+    };
+    session.reload_visible().await;
+    let mut open = session.send_initial_chats().await;
+    while open {
+        open = tokio::select! {
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Text(text))) => session.handle_text(text.as_str()).await,
+                Some(Ok(Message::Binary(_))) => session.error("invalid_message", "send JSON text frames"),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => false,
+                Some(Ok(_)) => true,
+            },
+            event = bus.recv() => match event {
+                Ok(Event::Published(event)) => session.deliver(&event),
+                Ok(Event::SessionsRevoked { user_id }) if user_id == session.user.id => {
+                    session.close_with(CLOSE_REVOKED, "session revoked");
+                    false
+                }
+                Ok(Event::UserChanged { user_id }) if user_id == session.user.id => {
+                    session.reload_visible().await;
+                    true
+                }
+                Ok(_) => true,
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    session.close_with(CLOSE_TOO_SLOW, "too slow: reconnect and resume");
+                    false
+                }
+                Err(broadcast::error::RecvError::Closed) => false,
+            },
+        };
+    }
+    session.close_with(1000, "bye");
+    drop(session);
+    let _ = writer.await;
+}
