@@ -1,5 +1,9 @@
-//! Event bus implementations. The in-process bus serves the embedded single-instance mode; the Redis bus for
-//! several instances comes with the real-time work.
+//! Event bus implementations: the in-process bus for the embedded single-instance mode, and the Redis bus
+//! that carries events between several instances.
+
+pub mod redis_bus;
+
+pub use redis_bus::RedisBus;
 
 use crm_core::event::{Event, EventBus};
 use tokio::sync::broadcast;

@@ -43,6 +43,10 @@ pub trait EventBus: Send + Sync + 'static {
     fn publish(&self, event: Event);
     /// Starts receiving events published from now on.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event>;
+    /// Whether events may currently fail to reach other instances (Redis is unreachable).
+    fn degraded(&self) -> bool {
+        false
+    }
 }
 
 /// Where background work (sending, downloads, polling) reports changes users should see at once; the web layer

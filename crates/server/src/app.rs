@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use crm_bus::InProcessBus;
-use crm_core::event::ChangeFeed;
+use crm_bus::{InProcessBus, RedisBus};
+use crm_core::event::{ChangeFeed, EventBus};
 use crm_core::secrets::SecretBox;
 use crm_jobs::forward::ForwardUpdates;
 use crm_jobs::media::DownloadMedia;
@@ -81,13 +81,13 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = open_store(&settings).await?;
         bootstrap::ensure_first_admin(&store, settings.crm_admin_password.as_deref()).await?;
-        if let Some(redis) = settings.redis() {
-            tracing::warn!(
-                redis = %redact_url(&redis),
-                "Redis is configured, but this version fans events out in-process only; run a single instance"
-            );
-        }
-        let bus = Arc::new(InProcessBus::default());
+        let bus: Arc<dyn EventBus> = match settings.redis() {
+            Some(redis) => {
+                tracing::info!(redis = %redact_url(&redis), "events go through Redis to every instance");
+                RedisBus::start(&redis, &settings.instance_id()).map_err(anyhow::Error::msg)?
+            }
+            None => Arc::new(InProcessBus::default()),
+        };
         let web = WebSettings {
             allowed_hosts: settings
                 .allowed_hosts

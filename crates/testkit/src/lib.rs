@@ -9,6 +9,7 @@ pub mod corpus;
 pub mod database;
 pub mod fake_bot_api;
 pub mod fixtures;
+pub mod process;
 pub mod proxy;
 
 pub use app::{TestApp, spawn_app};

@@ -8,6 +8,7 @@ mod accounts;
 mod auth;
 mod binary;
 mod chats;
+mod cluster;
 mod forwarding;
 mod health;
 mod media;

@@ -22,12 +22,14 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
 /// Health of this instance.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
-    /// `healthy` or `unhealthy`.
+    /// `healthy`, `degraded` (serving, but events may not reach other instances) or `unhealthy`.
     pub status: &'static str,
     /// Server time.
     pub timestamp: DateTime<Utc>,
     /// `ok` or `unavailable`.
     pub database: &'static str,
+    /// `ok`, or `degraded` when Redis is unreachable.
+    pub bus: &'static str,
 }
 
 /// Answers 200 `healthy` when the database answers, 503 `unhealthy` otherwise. No authentication.
@@ -38,10 +40,16 @@ pub async fn health(State(state): State<AppState>) -> Response {
         tokio::time::timeout(HEALTH_TIMEOUT, state.store.ping()).await,
         Ok(Ok(()))
     );
+    let bus_degraded = state.bus.degraded();
     let body = Health {
-        status: if database_ok { "healthy" } else { "unhealthy" },
+        status: match (database_ok, bus_degraded) {
+            (false, _) => "unhealthy",
+            (true, true) => "degraded",
+            (true, false) => "healthy",
+        },
         timestamp: Utc::now(),
         database: if database_ok { "ok" } else { "unavailable" },
+        bus: if bus_degraded { "degraded" } else { "ok" },
     };
     let status = if database_ok {
         StatusCode::OK
@@ -72,7 +80,7 @@ pub struct MessageCounts {
 /// What the system holds and how this instance runs.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SystemStatus {
-    /// `healthy`.
+    /// `healthy`, or `degraded` when events may not reach other instances.
     pub status: &'static str,
     /// Server version.
     pub version: &'static str,
@@ -101,7 +109,11 @@ pub struct SystemStatus {
 pub async fn status(State(state): State<AppState>, _admin: Admin) -> ApiResult<Json<SystemStatus>> {
     let counts = stats::system_counts(&state.store).await?;
     Ok(Json(SystemStatus {
-        status: "healthy",
+        status: if state.bus.degraded() {
+            "degraded"
+        } else {
+            "healthy"
+        },
         version: state.version,
         uptime_seconds: state.started_at.elapsed().as_secs(),
         backend: state.store.backend().as_str(),

@@ -1,0 +1,212 @@
+//! Two real `crm serve` processes on one MariaDB database and a Redis server: an update received by one reaches
+//! an operator connected to the other; with Redis killed both report `degraded` and keep serving, and after
+//! Redis returns a client that resumes gets every event it missed.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crm_core::secrets::SecretBox;
+use crm_store::Store;
+use crm_store::connect::PoolSettings;
+use crm_testkit::process::{CrmProcess, RedisServer};
+use crm_testkit::{TestBackend, TestDatabase};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+const SECRET_KEY: &str = "cluster-test-secret-key-long-enough";
+const ADMIN_PASSWORD: &str = "cluster-admin-password";
+const TOKEN: &str = "7007008009:AAClusterBotTokenForTheTestSuite_abcdef";
+const WEBHOOK_SECRET: &str = "cluster-webhook-secret";
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(15), socket.next())
+            .await
+            .expect("a frame within 15 s");
+        if let Message::Text(text) = frame.expect("open").expect("valid") {
+            return serde_json::from_str(text.as_str()).expect("JSON");
+        }
+    }
+}
+
+async fn until(socket: &mut Socket, kind: &str) -> Value {
+    loop {
+        let frame = next(socket).await;
+        if frame["type"] == kind {
+            return frame;
+        }
+    }
+}
+
+async fn health(client: &reqwest::Client, instance: &CrmProcess) -> Value {
+    client
+        .get(format!("{}/api/health/", instance.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn wait_health(client: &reqwest::Client, instance: &CrmProcess, status: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while health(client, instance).await["status"] != status {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} never became {status}",
+            instance.base_url
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn deliver(client: &reqwest::Client, instance: &CrmProcess, account: i64, message_id: i64, text: &str) {
+    let update = json!({"update_id": message_id, "message": {"message_id": message_id, "date": 1_700_000_000 + message_id,
+        "chat": {"id": 8080, "type": "private", "first_name": "Vera"}, "from": {"id": 8080, "first_name": "Vera"}, "text": text}});
+    let response = client
+        .post(format!("{}/api/webhook/bot/{account}/", instance.base_url))
+        .header("X-Telegram-Bot-Api-Secret-Token", WEBHOOK_SECRET)
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_events_through_redis_and_recover_from_its_loss() {
+    let Ok(redis_binary) = std::env::var("CRM_TEST_REDIS_SERVER") else {
+        eprintln!(
+            "skipped: set CRM_TEST_REDIS_SERVER (a redis-server binary) and CRM_TEST_MYSQL_URL to run this story"
+        );
+        return;
+    };
+    let Some(database) = TestDatabase::create(TestBackend::MySql)
+        .await
+        .expect("test database")
+    else {
+        eprintln!("skipped: set CRM_TEST_MYSQL_URL to run this story");
+        return;
+    };
+    let mut redis = RedisServer::start(&redis_binary).await;
+    let binary = env!("CARGO_BIN_EXE_crm");
+    let environment = |name: &str| -> HashMap<&str, String> {
+        HashMap::from([
+            ("DATABASE_URL", database.url.clone()),
+            ("REDIS_URL", redis.url()),
+            ("SECRET_KEY", SECRET_KEY.to_owned()),
+            ("CRM_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
+            ("DATA_DIR", database.dir.path().join(name).display().to_string()),
+            ("INSTANCE_ID", name.to_owned()),
+            ("TELEGRAM_BOT_API_URL", "http://127.0.0.1:9".to_owned()),
+            ("LOG_LEVEL", "info".to_owned()),
+        ])
+    };
+    let a = CrmProcess::start(binary, &environment("instance-a")).await;
+    let b = CrmProcess::start(binary, &environment("instance-b")).await;
+    let client = reqwest::Client::new();
+    wait_health(&client, &a, "healthy").await;
+    wait_health(&client, &b, "healthy").await;
+
+    // Setup through instance A (and the database both share).
+    let store = Store::connect(
+        &database.url,
+        &PoolSettings::default(),
+        SecretBox::new(SECRET_KEY, &[]),
+    )
+    .await
+    .unwrap();
+    let account = crm_testkit::fixtures::bot_account(&store, "Cluster", Some(TOKEN), Some(WEBHOOK_SECRET))
+        .await
+        .id;
+    let login = |instance: &CrmProcess, username: &str, password: &str| {
+        let request = client
+            .post(format!("{}/api/api-token-auth/", instance.base_url))
+            .json(&json!({"username": username, "password": password}));
+        async move {
+            request.send().await.unwrap().json::<Value>().await.unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let admin = login(&a, "admin", ADMIN_PASSWORD).await;
+    let olga: Value = client
+        .post(format!("{}/api/operators/", a.base_url))
+        .header("Authorization", format!("Token {admin}"))
+        .json(&json!({"username": "olga", "password": "olga-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let olga_token = login(&b, "olga", "olga-password").await;
+    deliver(&client, &a, account, 1, "first").await;
+    let chats: Value = client
+        .get(format!("{}/api/chats/", a.base_url))
+        .header("Authorization", format!("Token {admin}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let chat_id = chats["results"][0]["id"].as_i64().unwrap();
+
+    // Olga is connected to B; the assignment and the message happen on A.
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "ws://127.0.0.1:{}/ws/messages/?token={olga_token}",
+        b.port
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next(&mut ws).await["chats"], json!([]));
+    client
+        .post(format!("{}/api/chats/{chat_id}/assign/", a.base_url))
+        .header("Authorization", format!("Token {admin}"))
+        .json(&json!({"operator_id": olga["id"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(until(&mut ws, "chat_added").await["chat"]["id"], chat_id);
+    deliver(&client, &a, account, 2, "received by A").await;
+    let seen = until(&mut ws, "new_message").await;
+    assert_eq!(seen["message"]["text"], "received by A");
+    let last_seen = until(&mut ws, "chat_updated").await["event_id"].as_i64().unwrap();
+
+    // Redis goes away: both instances keep serving and say they are degraded.
+    redis.kill().await;
+    wait_health(&client, &a, "degraded").await;
+    wait_health(&client, &b, "degraded").await;
+    assert_eq!(health(&client, &b).await["bus"], "degraded");
+    deliver(&client, &a, account, 3, "while Redis was down").await;
+
+    // Redis returns: fan-out resumes on its own, and resuming fills the gap.
+    redis.restart().await;
+    wait_health(&client, &a, "healthy").await;
+    wait_health(&client, &b, "healthy").await;
+    ws.send(Message::Text(
+        json!({"type": "resume", "since_event_id": last_seen})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    let missed = until(&mut ws, "new_message").await;
+    assert_eq!(missed["message"]["text"], "while Redis was down");
+    until(&mut ws, "resumed").await;
+    deliver(&client, &a, account, 4, "after Redis returned").await;
+    assert_eq!(
+        until(&mut ws, "new_message").await["message"]["text"],
+        "after Redis returned"
+    );
+
+    a.stop().await;
+    b.stop().await;
+    store.close().await.unwrap();
+}

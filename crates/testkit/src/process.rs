@@ -1,0 +1,140 @@
+//! Real `crm` processes for multi-instance tests: started with a given environment on a free loopback port,
+//! read until they listen, stopped with SIGTERM.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A running `crm serve`.
+pub struct CrmProcess {
+    /// Base URL, `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    /// Its port.
+    pub port: u16,
+    child: Child,
+}
+
+/// A free loopback port (bound and released; the race with other tests is harmless here).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl CrmProcess {
+    /// Starts `binary serve` with only `env` (plus PATH) and waits until it listens.
+    pub async fn start(binary: &str, env: &HashMap<&str, String>) -> Self {
+        let port = free_port();
+        let mut command = Command::new(binary);
+        command
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("crm starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let started = async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("listening") {
+                    return true;
+                }
+            }
+            false
+        };
+        let listening = tokio::time::timeout(Duration::from_secs(60), started)
+            .await
+            .unwrap_or(false);
+        assert!(listening, "crm did not start listening");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            base_url: format!("http://127.0.0.1:{port}"),
+            port,
+            child,
+        }
+    }
+
+    /// Stops it with SIGTERM and waits.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+    }
+}
+
+/// A throw-away Redis server (from the `redis-server` binary) on a fixed port, stoppable and restartable.
+pub struct RedisServer {
+    /// Its port.
+    pub port: u16,
+    binary: String,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts `binary` on a free port, keeping nothing on disk.
+    pub async fn start(binary: &str) -> Self {
+        let mut server = Self {
+            port: free_port(),
+            binary: binary.to_owned(),
+            child: None,
+        };
+        server.restart().await;
+        server
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (connections drop at once).
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Starts it again on the same port and waits until it accepts connections.
+    pub async fn restart(&mut self) {
+        let child = Command::new(&self.binary)
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not listen on {}", self.port);
+    }
+}
