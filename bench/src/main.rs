@@ -1,7 +1,10 @@
 //! `crm-bench`: starts the server in-process on a loopback port over a database seeded with 1,000 chats and
 //! 100,000 messages, then measures webhook intake (at two concurrency levels), the chat list and chat history,
-//! printing requests per second and p50/p99 latency. Every scenario is bounded by a request count and a time
+//! printing requests per second and p50/p99 latency, and finally 1,000 WebSocket connections (memory per idle
+//! connection, delay from webhook to every client). Every scenario is bounded by a request count and a time
 //! limit, and sends traffic only to 127.0.0.1.
+
+mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +49,12 @@ struct Args {
     /// Longest a scenario may run, in seconds.
     #[arg(long, default_value_t = 60)]
     time_limit: u64,
+    /// WebSocket connections to open (0 skips the WebSocket scenario).
+    #[arg(long, default_value_t = 1_000)]
+    ws_clients: usize,
+    /// Messages timed from webhook to every WebSocket client.
+    #[arg(long, default_value_t = 50)]
+    ws_rounds: usize,
 }
 
 /// Latencies of one scenario.
@@ -197,8 +206,19 @@ where
     }
 }
 
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let index = ((sorted.len().max(1) - 1) as f64 * p).round() as usize;
+    sorted.get(index).copied().unwrap_or_default()
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let raw: Vec<String> = std::env::args().collect();
+    if raw.get(1).map(String::as_str) == Some("--ws-client") {
+        return websocket::run_clients(websocket::ClientPlan::from_args(&raw[2..])?).await;
+    }
     let args = Args::parse();
     let scratch = tempfile::tempdir()?;
     let mut settings = Settings::defaults();
@@ -301,6 +321,30 @@ async fn main() -> anyhow::Result<()> {
         )
         .await;
         figures.print();
+    }
+    if args.ws_clients > 0 {
+        let plan = websocket::ClientPlan {
+            base: base.clone(),
+            token: token.clone(),
+            account: account_id,
+            secret: SECRET.to_owned(),
+            clients: args.ws_clients,
+            rounds: args.ws_rounds,
+        };
+        let (per_connection, delays) = websocket::measure(plan).await?;
+        println!();
+        println!(
+            "WebSocket, {} idle connections: {:.1} KiB resident memory per connection on the server",
+            args.ws_clients,
+            per_connection / 1024.0
+        );
+        println!(
+            "WebSocket, webhook 200 → new_message at all {} clients ({} messages): p50 {:.2} ms, p99 {:.2} ms",
+            args.ws_clients,
+            delays.len(),
+            percentile(&delays, 0.50),
+            percentile(&delays, 0.99)
+        );
     }
     let _ = stop.send(());
     server.await??;
