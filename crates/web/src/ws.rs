@@ -1,7 +1,7 @@
-//! The WebSocket at `/ws/messages/`: authenticated with a token (`?token=` or `Sec-WebSocket-Protocol`), it
-//! sends the chats the user may see, then every event about them, numbered by `event_id`. Clients send `ping`,
-//! `get_chat_messages`, `mark_as_read` and `resume`. Each connection has a bounded queue: a client that falls
-//! behind is closed (code 4008) and can `resume`; it never slows anyone else.
+//! The WebSocket at `/ws/messages/`: authenticated with a token (`?token=`, `Sec-WebSocket-Protocol`, or the
+//! UI's `crm_session` cookie), it sends the chats the user may see, then every event about them, numbered by
+//! `event_id`. Clients send `ping`, `get_chat_messages`, `mark_as_read` and `resume`. Each connection has a
+//! bounded queue: a client that falls behind is closed (code 4008) and can `resume`; it never slows anyone else.
 
 use std::collections::HashSet;
 
@@ -67,6 +67,22 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
         .is_some_and(|host| host_allowed(&host, &state.settings.allowed_hosts))
 }
 
+/// Name of the cookie the web UI keeps its session token in (HttpOnly; the WebSocket accepts it, guarded by
+/// the Origin check).
+pub const SESSION_COOKIE: &str = "crm_session";
+
+/// The session token from the `Cookie` header, if any.
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == SESSION_COOKIE && looks_like_token(value))
+        .map(|(_, value)| value.to_owned())
+}
+
 /// Upgrades to the WebSocket; 401 without a valid token, 403 from a foreign origin.
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -84,6 +100,7 @@ pub async fn upgrade(
         .token
         .filter(|t| looks_like_token(t))
         .or(from_protocol.clone())
+        .or_else(|| session_cookie(&headers))
     else {
         return ApiError::unauthenticated().into_response();
     };

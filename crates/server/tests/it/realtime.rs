@@ -134,7 +134,21 @@ async fn events_follow_roles_and_assignments(database: TestDatabase) {
     let (mut olga_ws, response) = tokio_tungstenite::connect_async(by_protocol).await.unwrap();
     assert_eq!(response.headers()["sec-websocket-protocol"], olga.as_str());
     let mut admin_ws = connect(&app, &admin).await;
-    let mut pavel_ws = connect(&app, &pavel).await;
+    // The UI's session cookie works too, from an allowed origin.
+    let mut by_cookie = format!("ws://{}/ws/messages/", app.address)
+        .into_client_request()
+        .unwrap();
+    by_cookie.headers_mut().insert(
+        "Cookie",
+        format!("theme=dark; crm_session={pavel}").parse().unwrap(),
+    );
+    by_cookie.headers_mut().insert(
+        "Origin",
+        format!("http://localhost:{}", app.address.port())
+            .parse()
+            .unwrap(),
+    );
+    let (mut pavel_ws, _) = tokio_tungstenite::connect_async(by_cookie).await.unwrap();
     let initial = next(&mut admin_ws).await;
     assert_eq!(
         (
