@@ -112,7 +112,11 @@ pub async fn upgrade(
     if !origin_allowed(&state, &headers) {
         return ApiError::forbidden().into_response();
     }
-    let upgrade = upgrade.max_message_size(MAX_FRAME * 16);
+    // Small buffers: an idle connection should cost little (tungstenite's defaults are 128 KiB each way).
+    let upgrade = upgrade
+        .max_message_size(MAX_FRAME * 16)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(8 * 1024);
     let upgrade = match from_protocol {
         // Echo the offered token as the accepted protocol, as browsers require.
         Some(protocol) => upgrade.protocols([protocol]),
