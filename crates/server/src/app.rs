@@ -105,6 +105,7 @@ impl Application {
             media_dir: settings.data_dir.join("media"),
             max_upload_bytes: settings.max_upload_size,
             send_max_attempts: settings.send_max_attempts,
+            ws_queue: usize::try_from(settings.ws_queue_frames).unwrap_or(crm_web::ws::QUEUE),
             ..WebSettings::default()
         };
         let bot_api = BotApi::new(

@@ -96,6 +96,9 @@ pub struct Settings {
     /// Attempts before a message that keeps failing to send (5xx, timeouts, flood waits) is marked failed.
     #[arg(long, env = "SEND_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=100))]
     pub send_max_attempts: i32,
+    /// Frames a WebSocket client may have waiting before it is closed as too slow (it then resumes).
+    #[arg(long, env = "WS_QUEUE_FRAMES", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub ws_queue_frames: u64,
     /// Base URL of the Bot API (Telegram's, or a self-hosted Bot API server).
     #[arg(
         long,

@@ -27,6 +27,8 @@ pub struct WebSettings {
     pub max_upload_bytes: usize,
     /// Attempts before a transiently failing send is given up.
     pub send_max_attempts: i32,
+    /// Frames a WebSocket connection may have waiting before it is closed as too slow.
+    pub ws_queue: usize,
 }
 
 impl Default for WebSettings {
@@ -39,6 +41,7 @@ impl Default for WebSettings {
             media_dir: std::path::PathBuf::from("data/media"),
             max_upload_bytes: 50 * 1024 * 1024,
             send_max_attempts: crm_store::repo::outbox::DEFAULT_SEND_ATTEMPTS,
+            ws_queue: crate::ws::QUEUE,
         }
     }
 }

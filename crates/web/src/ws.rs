@@ -26,7 +26,7 @@ use crate::extract::Query;
 use crate::middleware::{host_allowed, strip_port};
 use crate::state::AppState;
 
-/// Frames a connection may have waiting before it counts as too slow.
+/// Frames a connection may have waiting before it counts as too slow (default of `WS_QUEUE_FRAMES`).
 pub const QUEUE: usize = 512;
 /// Largest client frame accepted.
 pub const MAX_FRAME: usize = 64 * 1024;
@@ -36,6 +36,8 @@ pub const CHUNK: u64 = 50;
 pub const CLOSE_TOO_SLOW: u16 = 4008;
 /// Close code for a user whose sessions were revoked.
 pub const CLOSE_REVOKED: u16 = 4001;
+/// How long the close frame may wait on a client that stopped reading before the connection is dropped.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 /// Most events one `resume` replays.
 const MAX_REPLAY: u64 = 10_000;
 
@@ -160,6 +162,18 @@ impl Session {
         }
     }
 
+    /// Queues a frame of a burst the client asked for (initial list, replay), waiting for room as the client
+    /// reads; a client that reads nothing for `CLOSE_GRACE` is closed as too slow.
+    async fn send_waiting(&mut self, value: Value) -> bool {
+        match tokio::time::timeout(CLOSE_GRACE, self.out.send(frame(&value))).await {
+            Ok(Ok(())) => true,
+            _ => {
+                self.close_with(CLOSE_TOO_SLOW, "too slow: reconnect and resume");
+                false
+            }
+        }
+    }
+
     fn close_with(&mut self, code: u16, reason: &str) {
         if let Some(close) = self.close.take() {
             let _ = close.send(CloseFrame {
@@ -200,11 +214,11 @@ impl Session {
         let more = first.has_next();
         let first_chats = chats(first.items);
         if !more {
-            return self.send(
+            return self.send_waiting(
                 json!({ "type": "initial_chats", "chats": first_chats, "last_event_id": self.last_event_id }),
-            );
+            ).await;
         }
-        if !self.send(json!({ "type": "initial_chats_start", "total": total, "chats": first_chats, "last_event_id": self.last_event_id })) {
+        if !self.send_waiting(json!({ "type": "initial_chats_start", "total": total, "chats": first_chats, "last_event_id": self.last_event_id })).await {
             return false;
         }
         let mut page = 2;
@@ -214,7 +228,10 @@ impl Session {
                 return self.error("unavailable", "the chat list cannot be loaded now");
             };
             let more = next.has_next();
-            if !self.send(json!({ "type": "initial_chats_chunk", "chats": chats(next.items) })) {
+            if !self
+                .send_waiting(json!({ "type": "initial_chats_chunk", "chats": chats(next.items) }))
+                .await
+            {
                 return false;
             }
             if !more {
@@ -222,7 +239,7 @@ impl Session {
             }
             page += 1;
         }
-        self.send(json!({ "type": "initial_chats_end" }))
+        self.send_waiting(json!({ "type": "initial_chats_end" })).await
     }
 
     /// Whether this user may see `event`; keeps the set of visible chats current on assignment changes.
@@ -250,9 +267,10 @@ impl Session {
                 .is_some_and(|chat_id| self.visible.contains(&chat_id))
     }
 
-    fn deliver(&mut self, event: &StoredEvent) -> bool {
+    /// The frame for `event` if this user should get it (and it is new to them).
+    fn frame_for(&mut self, event: &StoredEvent) -> Option<Value> {
         if event.event_id <= self.last_event_id || !self.admit(event) {
-            return true;
+            return None;
         }
         self.last_event_id = event.event_id;
         let mut body = event.payload.clone();
@@ -260,7 +278,15 @@ impl Session {
             fields.insert("type".into(), Value::String(event.kind.clone()));
             fields.insert("event_id".into(), Value::from(event.event_id));
         }
-        self.send(body)
+        Some(body)
+    }
+
+    /// Sends a live event; a client whose queue is full is closed as too slow.
+    fn deliver(&mut self, event: &StoredEvent) -> bool {
+        match self.frame_for(event) {
+            Some(body) => self.send(body),
+            None => true,
+        }
     }
 
     async fn handle_text(&mut self, text: &str) -> bool {
@@ -388,7 +414,9 @@ impl Session {
                 user_id: row.user_id,
                 payload: row.payload,
             };
-            if !self.deliver(&event) {
+            if let Some(body) = self.frame_for(&event)
+                && !self.send_waiting(body).await
+            {
                 return false;
             }
         }
@@ -399,23 +427,28 @@ impl Session {
 
 async fn session(state: AppState, user: users::Model, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
-    let (out, mut queued) = mpsc::channel::<Message>(QUEUE);
+    let (out, mut queued) = mpsc::channel::<Message>(state.settings.ws_queue.max(1));
     let (close, mut closing) = oneshot::channel::<CloseFrame>();
     let writer = tokio::spawn(async move {
-        loop {
+        // A send blocked on a client that stopped reading must not hold the close back.
+        let close = loop {
+            let message = tokio::select! {
+                biased;
+                frame = &mut closing => break frame.ok(),
+                next = queued.recv() => match next {
+                    Some(message) => message,
+                    None => break None,
+                },
+            };
             tokio::select! {
                 biased;
-                frame = &mut closing => {
-                    if let Ok(frame) = frame {
-                        let _ = sink.send(Message::Close(Some(frame))).await;
-                    }
-                    break;
-                }
-                next = queued.recv() => match next {
-                    Some(message) => if sink.send(message).await.is_err() { break },
-                    None => break,
-                },
+                frame = &mut closing => break frame.ok(),
+                sent = sink.send(message) => if sent.is_err() { break None },
             }
+        };
+        if let Some(frame) = close {
+            // The client may still be stuck: give the close frame a bounded chance, then drop the connection.
+            let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
         }
     });
     // Subscribe before reading the chat list, so nothing published in between is missed.

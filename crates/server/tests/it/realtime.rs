@@ -481,3 +481,88 @@ async fn background_work_is_pushed_too(database: TestDatabase) {
     assert!(sent["message"]["telegram_id"].is_i64());
     app.stop().await;
 }
+
+/// A client that stops reading is closed with 4008 once its queue overflows, while a client that reads gets
+/// everything on time; the slow one then resumes and receives exactly what it had not got.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_is_closed_and_resumes_without_slowing_others() {
+    let Some(database) = TestDatabase::create(crm_testkit::TestBackend::Sqlite)
+        .await
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    let app = crm_testkit::app::spawn_app_with(database, |settings| settings.ws_queue_frames = 64).await;
+    let admin = app.admin_token().await;
+    let bot = crm_testkit::fixtures::bot_account(&app.store, "Flood", Some(TOKEN), Some(SECRET))
+        .await
+        .id;
+    deliver(&app, bot, 900, 1, "start").await;
+    let mut slow = connect(&app, &admin).await;
+    let initial = next(&mut slow).await;
+    let mut fast = connect(&app, &admin).await;
+    next(&mut fast).await;
+    const FLOOD: usize = 800;
+    let reader = tokio::spawn(async move {
+        let mut received = 0;
+        while received < FLOOD {
+            if next(&mut fast).await["type"] == "new_message" {
+                received += 1;
+            }
+        }
+        received
+    });
+    // About 10 KB of events per update: far more than the kernel buffers of a client that does not read.
+    let long_text = "x".repeat(4000);
+    for n in 0..FLOOD {
+        deliver(&app, bot, 900, 2 + i64::try_from(n).unwrap(), &long_text).await;
+    }
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(60), reader)
+            .await
+            .unwrap()
+            .unwrap(),
+        FLOOD,
+        "the reading client got everything"
+    );
+
+    let mut got = 0;
+    let mut last_event = initial["last_event_id"].as_i64().unwrap();
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(30), slow.next())
+            .await
+            .unwrap()
+        {
+            Some(Ok(Message::Text(text))) => {
+                let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+                if frame["type"] == "new_message" {
+                    got += 1;
+                }
+                last_event = frame["event_id"].as_i64().unwrap_or(last_event);
+            }
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(code, Some(4008), "closed as too slow");
+    assert!(
+        got < FLOOD,
+        "the slow client was cut off early ({got} of {FLOOD})"
+    );
+
+    let mut back = connect(&app, &admin).await;
+    next(&mut back).await;
+    send(&mut back, json!({"type": "resume", "since_event_id": last_event})).await;
+    let mut replayed = 0;
+    loop {
+        let frame = next(&mut back).await;
+        match frame["type"].as_str() {
+            Some("new_message") => replayed += 1,
+            Some("resumed") => break,
+            _ => {}
+        }
+    }
+    assert_eq!(got + replayed, FLOOD, "resume delivers exactly the rest");
+    app.stop().await;
+}

@@ -404,7 +404,12 @@ pub async fn delete_webhook(
     _admin: Admin,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<AccountOut>> {
-    let (_, secrets) = bot(&state, id).await?;
+    Ok(Json(without_webhook(&state, id, "none").await?))
+}
+
+/// Removes the bot's webhook at Telegram and records the new intake mode.
+async fn without_webhook(state: &AppState, id: i64, intake_mode: &str) -> ApiResult<AccountOut> {
+    let (_, secrets) = bot(state, id).await?;
     let token = secrets
         .bot_token
         .ok_or_else(|| ApiError::Internal(format!("bot account {id} lacks its token")))?;
@@ -414,14 +419,14 @@ pub async fn delete_webhook(
         .await
         .map_err(telegram_error)?;
     let change = AccountChange {
-        intake_mode: Some("none".into()),
+        intake_mode: Some(intake_mode.into()),
         webhook_url: Some(None),
         ..AccountChange::default()
     };
     let model = account_repo::update(&state.store, id, change)
         .await?
         .ok_or_else(|| ApiError::not_found("Account"))?;
-    Ok(Json(shaped(&state, model)?))
+    shaped(state, model)
 }
 
 /// Switches a bot to long polling: removes its webhook (Telegram refuses polls while one is set) and lets one
@@ -435,25 +440,9 @@ pub async fn set_polling(
     _admin: Admin,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<AccountOut>> {
-    let (_, secrets) = bot(&state, id).await?;
-    let token = secrets
-        .bot_token
-        .ok_or_else(|| ApiError::Internal(format!("bot account {id} lacks its token")))?;
-    state
-        .bot_api
-        .delete_webhook(&token.0)
-        .await
-        .map_err(telegram_error)?;
-    let change = AccountChange {
-        intake_mode: Some("polling".into()),
-        webhook_url: Some(None),
-        ..AccountChange::default()
-    };
-    let model = account_repo::update(&state.store, id, change)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Account"))?;
+    let account = without_webhook(&state, id, "polling").await?;
     state.polling_waker.notify_one();
-    Ok(Json(shaped(&state, model)?))
+    Ok(Json(account))
 }
 
 async fn set_bot_status(state: &AppState, id: i64, status: AccountStatus) -> ApiResult<AccountOut> {
