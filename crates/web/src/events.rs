@@ -107,3 +107,9 @@ impl crm_core::event::ChangeFeed for WebChangeFeed {
         });
     }
 }
+
+/// Publishes `account_status` (admins only: it has no chat) with the account as admins see it.
+pub async fn account_status(state: &AppState, account: &crate::api::accounts::AccountOut) {
+    let payload = serde_json::json!({ "account": account });
+    publish(state, "account_status", None, None, payload).await;
+}

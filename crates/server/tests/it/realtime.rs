@@ -450,6 +450,15 @@ async fn background_work_is_pushed_too(database: TestDatabase) {
         json!({}),
     )
     .await;
+    let (status, _) = until(&mut ws, "account_status").await;
+    assert_eq!(
+        (
+            status["account"]["id"].as_i64(),
+            status["account"]["intake_mode"].as_str()
+        ),
+        (Some(account), Some("polling"))
+    );
+    assert!(!status.to_string().contains(POLLED), "no token in account events");
     app.bot_api.push_updates(POLLED, [json!({"update_id": 1, "message": {"message_id": 9, "date": 1_700_000_000,
         "chat": {"id": 77, "type": "private", "first_name": "Ann"}, "from": {"id": 77, "first_name": "Ann"}, "text": "polled in"}})]);
     let (arrived, _) = until(&mut ws, "new_message").await;

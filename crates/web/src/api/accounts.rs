@@ -271,7 +271,9 @@ pub async fn create(
         },
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(shaped(&state, created)?)))
+    let account = shaped(&state, created)?;
+    crate::events::account_status(&state, &account).await;
+    Ok((StatusCode::CREATED, Json(account)))
 }
 
 async fn find(state: &AppState, id: i64) -> ApiResult<accounts::Model> {
@@ -426,7 +428,9 @@ async fn without_webhook(state: &AppState, id: i64, intake_mode: &str) -> ApiRes
     let model = account_repo::update(&state.store, id, change)
         .await?
         .ok_or_else(|| ApiError::not_found("Account"))?;
-    shaped(state, model)
+    let account = shaped(state, model)?;
+    crate::events::account_status(state, &account).await;
+    Ok(account)
 }
 
 /// Switches a bot to long polling: removes its webhook (Telegram refuses polls while one is set) and lets one
@@ -455,7 +459,9 @@ async fn set_bot_status(state: &AppState, id: i64, status: AccountStatus) -> Api
         .await?
         .ok_or_else(|| ApiError::not_found("Account"))?;
     state.polling_waker.notify_one();
-    shaped(state, model)
+    let account = shaped(state, model)?;
+    crate::events::account_status(state, &account).await;
+    Ok(account)
 }
 
 /// Starts a stopped bot: its webhook is accepted and, in polling intake, it is polled again.
