@@ -48,19 +48,17 @@ pub async fn chat_updated(state: &AppState, chat_id: i64) {
     }
 }
 
-/// Publishes `kind` (`new_message` or `message_updated`) for a stored message, with its chat.
+/// Publishes `kind` (`new_message` or `message_updated`) for a stored message, read back by id.
 pub async fn message_event(state: &AppState, kind: &str, message_id: i64) {
     if let Some(message) = crate::api::messages::message_view(state, message_id).await {
-        let chat_id = message.chat_id;
-        publish(
-            state,
-            kind,
-            Some(chat_id),
-            None,
-            serde_json::json!({ "message": message }),
-        )
-        .await;
+        publish_message(state, kind, &message).await;
     }
+}
+
+/// Publishes `kind` for a message already shaped for the API (no second read).
+pub async fn publish_message(state: &AppState, kind: &str, message: &crate::api::messages::MessageOut) {
+    let payload = serde_json::json!({ "message": message });
+    publish(state, kind, Some(message.chat_id), None, payload).await;
 }
 
 /// Publishes what an inbound event changed: a new or updated message and its chat.

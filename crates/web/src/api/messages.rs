@@ -380,9 +380,10 @@ async fn queue(
         other => other.into(),
     })?;
     state.job_waker.notify_one();
-    crate::events::message_event(state, "new_message", message.id).await;
+    let shaped = shaped_one(state, message).await?;
+    crate::events::publish_message(state, "new_message", &shaped).await;
     crate::events::chat_updated(state, chat_id).await;
-    shaped_one(state, message).await
+    Ok(shaped)
 }
 
 /// Sends a message to a chat the caller may see.
@@ -447,11 +448,12 @@ pub async fn retry(
         }));
     }
     state.job_waker.notify_one();
-    crate::events::message_event(&state, "message_updated", id).await;
     let message = message_repo::find_visible(&state.store, viewer(&caller), id)
         .await?
         .ok_or_else(|| ApiError::not_found("Message"))?;
-    Ok(Json(shaped_one(&state, message).await?))
+    let shaped = shaped_one(&state, message).await?;
+    crate::events::publish_message(&state, "message_updated", &shaped).await;
+    Ok(Json(shaped))
 }
 
 /// A message shaped for events, or `None` if it is gone.
