@@ -199,3 +199,15 @@ impl TestApp {
         (self.database, self.bot_api)
     }
 }
+
+impl TestApp {
+    /// Waits until message `id`, read through the API with `token`, has `status` (sent by the job runner, for
+    /// example); returns it.
+    pub async fn message_reaching(&self, token: &str, id: i64, status: &str) -> Value {
+        crate::eventually(&format!("message {id} to become {status}"), || async {
+            let message = self.get(&format!("/api/messages/{id}/"), Some(token)).await.body;
+            (message["status"] == status).then_some(message)
+        })
+        .await
+    }
+}

@@ -41,3 +41,23 @@ macro_rules! on_every_backend {
         )*
     };
 }
+
+/// Polls `check` every 50 ms until it gives `Some`, and returns that; fails the test after 30 s, naming `what`.
+/// For state reached by background work (job runner, pollers), where there is nothing to await directly.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -2,8 +2,6 @@
 //! chat, typed from their bytes; oversized files are marked; uploads are accepted only for allowed byte types
 //! and sent with the right Bot API method.
 
-use std::time::Duration;
-
 use chrono::Utc;
 use crm_store::entity::chat_assignments;
 use crm_testkit::app::spawn_app_with;
@@ -37,31 +35,20 @@ async fn deliver(app: &TestApp, update_id: i64, message: Value) {
 }
 
 async fn media_of(app: &TestApp, token: &str, chat_id: i64, telegram_id: i64, status: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let page = app
-            .get(
-                &format!("/api/messages/by_chat/?chat_id={chat_id}&limit=50"),
-                Some(token),
-            )
-            .await
-            .body;
-        let message = page["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["telegram_id"] == telegram_id)
-            .cloned()
-            .unwrap();
-        if message["media"]["status"] == status {
-            return message;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "media of {telegram_id} never became {status}: {message}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crm_testkit::eventually(
+        &format!("the file of message {telegram_id} to become {status}"),
+        || async {
+            let path = format!("/api/messages/by_chat/?chat_id={chat_id}&limit=50");
+            let page = app.get(&path, Some(token)).await.body;
+            let message = page["results"]
+                .as_array()?
+                .iter()
+                .find(|m| m["telegram_id"] == telegram_id)?
+                .clone();
+            (message["media"]["status"] == status).then_some(message)
+        },
+    )
+    .await
 }
 
 async fn upload(
@@ -309,16 +296,8 @@ async fn files_are_downloaded_served_uploaded_and_sent(database: TestDatabase) {
         ),
         (Some("photo"), png["id"].as_i64())
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while app
-        .get(&format!("/api/messages/{}/", sent.body["id"]), Some(&olga))
-        .await
-        .body["status"]
-        != "sent"
-    {
-        assert!(tokio::time::Instant::now() < deadline, "the photo was never sent");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.message_reaching(&olga, sent.body["id"].as_i64().unwrap(), "sent")
+        .await;
     let call = app.bot_api.calls_of("sendPhoto").pop().unwrap();
     assert_eq!(call.params["caption"], "your receipt");
     assert_eq!(call.params["chat_id"], "5050");
@@ -381,16 +360,8 @@ async fn files_are_downloaded_served_uploaded_and_sent(database: TestDatabase) {
             )
             .await;
         assert_eq!(queued.body["message_type"], message_type, "{name}");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while app
-            .get(&format!("/api/messages/{}/", queued.body["id"]), Some(&olga))
-            .await
-            .body["status"]
-            != "sent"
-        {
-            assert!(tokio::time::Instant::now() < deadline, "{name} was never sent");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        app.message_reaching(&olga, queued.body["id"].as_i64().unwrap(), "sent")
+            .await;
         let call = app
             .bot_api
             .calls_of(method)

@@ -76,22 +76,6 @@ async fn setup(app: &TestApp) -> Setup {
     }
 }
 
-/// Waits (bounded) until the message reaches `status`, polling the API.
-async fn wait_for_status(app: &TestApp, token: &str, id: i64, status: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let message = app.get(&format!("/api/messages/{id}/"), Some(token)).await.body;
-        if message["status"] == status {
-            return message;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "message {id} never became {status}: {message}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn sends_with_text(app: &TestApp, text: &str) -> usize {
     app.bot_api
         .calls_of("sendMessage")
@@ -117,7 +101,7 @@ async fn replies_are_delivered_once_through_failures(database: TestDatabase) {
     assert_eq!(queued.body["is_outgoing"], true);
     assert_eq!(queued.body["from_user_name"], "olga");
     let id = queued.body["id"].as_i64().unwrap();
-    let sent = wait_for_status(&app, &s.olga, id, "sent").await;
+    let sent = app.message_reaching(&s.olga, id, "sent").await;
     let call = app.bot_api.calls_of("sendMessage").pop().unwrap();
     assert_eq!(call.token, TOKEN);
     assert_eq!(call.params["chat_id"], 4040);
@@ -147,7 +131,8 @@ async fn replies_are_delivered_once_through_failures(database: TestDatabase) {
             json!({"text": "after a flood wait"}),
         )
         .await;
-    wait_for_status(&app, &s.olga, flood.body["id"].as_i64().unwrap(), "sent").await;
+    app.message_reaching(&s.olga, flood.body["id"].as_i64().unwrap(), "sent")
+        .await;
     assert_eq!(
         sends_with_text(&app, "after a flood wait"),
         2,
@@ -165,7 +150,9 @@ async fn replies_are_delivered_once_through_failures(database: TestDatabase) {
             json!({"text": "through a bad network"}),
         )
         .await;
-    let delivered = wait_for_status(&app, &s.olga, shaky.body["id"].as_i64().unwrap(), "sent").await;
+    let delivered = app
+        .message_reaching(&s.olga, shaky.body["id"].as_i64().unwrap(), "sent")
+        .await;
     assert_eq!(sends_with_text(&app, "through a bad network"), 3);
     assert!(delivered["error"].is_null());
 
@@ -182,7 +169,7 @@ async fn replies_are_delivered_once_through_failures(database: TestDatabase) {
         )
         .await;
     let blocked_id = blocked.body["id"].as_i64().unwrap();
-    let failed = wait_for_status(&app, &s.olga, blocked_id, "failed").await;
+    let failed = app.message_reaching(&s.olga, blocked_id, "failed").await;
     assert!(
         failed["error"]
             .as_str()
@@ -208,7 +195,7 @@ async fn replies_are_delivered_once_through_failures(database: TestDatabase) {
         (again.status, again.body["status"].as_str()),
         (StatusCode::OK, Some("queued"))
     );
-    wait_for_status(&app, &s.olga, blocked_id, "sent").await;
+    app.message_reaching(&s.olga, blocked_id, "sent").await;
     assert_eq!(sends_with_text(&app, "are you there?"), 2);
     let not_failed = app
         .post(
@@ -373,7 +360,9 @@ async fn a_send_gives_up_after_the_configured_attempts(database: TestDatabase) {
             json!({"text": "persistent trouble"}),
         )
         .await;
-    let failed = wait_for_status(&app, &s.olga, queued.body["id"].as_i64().unwrap(), "failed").await;
+    let failed = app
+        .message_reaching(&s.olga, queued.body["id"].as_i64().unwrap(), "failed")
+        .await;
     assert!(
         failed["error"]
             .as_str()
