@@ -19,6 +19,27 @@ pub enum Event {
     },
     /// A change for connected users, already in the event log under `event_id`.
     Published(StoredEvent),
+    /// An admin asked the instance connected to a personal account (or every instance) to act now.
+    AccountControl {
+        /// The account; `None` for every personal account.
+        account_id: Option<i64>,
+        /// What to do.
+        action: AccountAction,
+    },
+}
+
+/// What an admin asks of a connected personal account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountAction {
+    /// Connect it if it should run and is not connected (after a start or a login).
+    Start,
+    /// Disconnect it (after a stop or before a removal).
+    Stop,
+    /// Disconnect and connect again.
+    Restart,
+    /// Catch up on missed updates now.
+    Sync,
 }
 
 /// An event from the log, as it travels to the WebSocket hub.
@@ -54,4 +75,6 @@ pub trait EventBus: Send + Sync + 'static {
 pub trait ChangeFeed: Send + Sync + 'static {
     /// A message was stored (`is_new`) or changed (status, file, edit); `chat_id` also refreshes its chat.
     fn message_changed(&self, message_id: i64, is_new: bool, chat_id: Option<i64>);
+    /// An account's status or profile changed; admins see it at once.
+    fn account_changed(&self, account_id: i64);
 }

@@ -13,6 +13,7 @@ pub mod media;
 pub mod message;
 pub mod outbound;
 pub mod password;
+pub mod personal;
 pub mod secrets;
 pub mod token;
 pub mod user;

@@ -54,6 +54,26 @@ pub struct Model {
     pub forward_url: Option<String>,
     /// Next `getUpdates` offset of a polled bot.
     pub polling_offset: Option<i64>,
+    /// Personal account: collect groups and supergroups.
+    pub include_groups: bool,
+    /// Personal account: collect broadcast channels.
+    pub include_channels: bool,
+    /// Personal account: when an operator reads a chat, mark it read in Telegram too.
+    pub mark_read_in_telegram: bool,
+    /// Personal account: the admin wants it connected (start) or not (stop).
+    pub enabled: bool,
+    /// Personal account: sealed `phone_code_hash` of the login code request in progress.
+    pub pending_code_hash_sealed: Option<String>,
+    /// Personal account: how the pending login code was delivered.
+    pub pending_code_type: Option<String>,
+    /// Machine reason of the `error` status (`session_revoked`, `banned`, `flood_wait`, `network`, ...).
+    pub error_code: Option<String>,
+    /// Personal account in `error`: the supervisor tries again after this time.
+    pub retry_at: Option<DateTimeUtc>,
+    /// Personal account: when recent history was imported (once, on the first connection).
+    pub history_imported_at: Option<DateTimeUtc>,
+    /// Removed by an admin with its chats kept: secrets wiped, hidden from the account list.
+    pub removed_at: Option<DateTimeUtc>,
     /// Creation time.
     pub created_at: DateTimeUtc,
     /// Last change.

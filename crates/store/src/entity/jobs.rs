@@ -30,6 +30,8 @@ pub struct Model {
     /// Optional key making enqueue idempotent.
     #[sea_orm(unique)]
     pub dedupe_key: Option<String>,
+    /// A job that needs a personal account's live connection runs only on the instance holding that account.
+    pub pinned_account_id: Option<i64>,
     /// Creation time.
     pub created_at: DateTimeUtc,
     /// Last change.

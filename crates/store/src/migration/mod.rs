@@ -4,6 +4,7 @@ mod columns;
 mod m0001_initial;
 mod m0002_bot_intake;
 mod m0003_events;
+mod m0004_personal_accounts;
 
 use sea_orm_migration::prelude::*;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_initial::Migration),
             Box::new(m0002_bot_intake::Migration),
             Box::new(m0003_events::Migration),
+            Box::new(m0004_personal_accounts::Migration),
         ]
     }
 }

@@ -20,6 +20,8 @@ pub mod purpose {
     pub const BOT_TOKEN_LOOKUP: &str = "accounts.bot_token_lookup";
     /// `accounts.webhook_secret_sealed`.
     pub const WEBHOOK_SECRET: &str = "accounts.webhook_secret";
+    /// `accounts.pending_code_hash_sealed`.
+    pub const PENDING_CODE_HASH: &str = "accounts.pending_code_hash";
 }
 
 /// A new account with its secrets in clear; they are sealed before the insert.
@@ -96,9 +98,12 @@ pub async fn create(store: &Store, account: NewAccount) -> StoreResult<accounts:
     Ok(model.insert(store.db()).await?)
 }
 
-/// An account by id.
+/// An account by id (not a removed one).
 pub async fn find(store: &Store, id: i64) -> StoreResult<Option<accounts::Model>> {
-    Ok(accounts::Entity::find_by_id(id).one(store.db()).await?)
+    Ok(accounts::Entity::find_by_id(id)
+        .filter(accounts::Column::RemovedAt.is_null())
+        .one(store.db())
+        .await?)
 }
 
 /// The bot account whose token is `bot_token`, found through the keyed hash (the token is never compared in
@@ -143,13 +148,21 @@ pub struct AccountChange {
     pub webhook_url: Option<Option<String>>,
     /// New status.
     pub status: Option<AccountStatus>,
+    /// Personal: collect groups.
+    pub include_groups: Option<bool>,
+    /// Personal: collect channels.
+    pub include_channels: Option<bool>,
+    /// Personal: mark chats read in Telegram.
+    pub mark_read_in_telegram: Option<bool>,
 }
 
 /// One page of accounts, oldest first.
 pub async fn list(store: &Store, page: u64, page_size: u64) -> StoreResult<crate::Page<accounts::Model>> {
     use sea_orm::QueryOrder;
     crate::page::fetch(
-        accounts::Entity::find().order_by_asc(accounts::Column::Id),
+        accounts::Entity::find()
+            .filter(accounts::Column::RemovedAt.is_null())
+            .order_by_asc(accounts::Column::Id),
         store.db(),
         page,
         page_size,
@@ -177,6 +190,15 @@ pub async fn update(store: &Store, id: i64, change: AccountChange) -> StoreResul
     }
     if let Some(status) = change.status {
         model.status = Set(status.as_str().to_owned());
+    }
+    if let Some(include_groups) = change.include_groups {
+        model.include_groups = Set(include_groups);
+    }
+    if let Some(include_channels) = change.include_channels {
+        model.include_channels = Set(include_channels);
+    }
+    if let Some(mark_read) = change.mark_read_in_telegram {
+        model.mark_read_in_telegram = Set(mark_read);
     }
     model.updated_at = Set(Utc::now());
     Ok(Some(model.update(store.db()).await?))

@@ -189,11 +189,34 @@ pub async fn decorate(store: &Store, rows: Vec<chats::Model>) -> StoreResult<Vec
 
 /// Marks a chat read: no unread messages, read time now. Returns the updated chat.
 pub async fn mark_read(store: &Store, chat_id: i64) -> StoreResult<Option<chats::Model>> {
+    use sea_orm::TransactionTrait;
+    let txn = store.db().begin().await?;
     chats::Entity::update_many()
         .col_expr(chats::Column::UnreadCount, Expr::value(0))
         .col_expr(chats::Column::LastReadAt, Expr::value(Utc::now()))
         .filter(chats::Column::Id.eq(chat_id))
-        .exec(store.db())
+        .exec(&txn)
         .await?;
-    Ok(chats::Entity::find_by_id(chat_id).one(store.db()).await?)
+    let chat = chats::Entity::find_by_id(chat_id).one(&txn).await?;
+    if let Some(chat) = &chat {
+        let account = crate::entity::accounts::Entity::find_by_id(chat.account_id)
+            .one(&txn)
+            .await?;
+        if let Some(account) = account.filter(|a| {
+            a.account_type == crm_core::account::AccountType::Personal.as_str() && a.mark_read_in_telegram
+        }) {
+            let mut job = crate::repo::jobs::NewJob::now(
+                MARK_READ_IN_TELEGRAM,
+                serde_json::json!({ "chat_id": chat_id }),
+            )
+            .pinned_to(account.id);
+            job.max_attempts = 3;
+            crate::repo::jobs::enqueue(&txn, job).await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(chat)
 }
+
+/// The job kind that marks a chat read in Telegram after an operator read it (personal accounts that want it).
+pub const MARK_READ_IN_TELEGRAM: &str = "mark_read_in_telegram";

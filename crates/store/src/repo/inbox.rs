@@ -52,6 +52,23 @@ impl Received {
     }
 }
 
+/// How files of received messages are fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaPolicy {
+    /// Files Telegram says are larger are recorded as too large, not downloaded automatically.
+    pub max_download_bytes: i64,
+    /// Downloads need this personal account's live connection: pin their jobs to its instance.
+    pub pinned_account_id: Option<i64>,
+}
+
+impl MediaPolicy {
+    /// Bots: the Bot API's download limit, no pinning.
+    pub const BOT: Self = Self {
+        max_download_bytes: MAX_DOWNLOAD_BYTES,
+        pinned_account_id: None,
+    };
+}
+
 /// Stores `event` for `account_id` in one transaction. Safe to call again with the same event.
 pub async fn receive(store: &Store, account_id: i64, event: &InboundEvent) -> StoreResult<Received> {
     receive_with_jobs(store, account_id, event, Vec::new()).await
@@ -65,13 +82,24 @@ pub async fn receive_with_jobs(
     event: &InboundEvent,
     jobs: Vec<NewJob>,
 ) -> StoreResult<Received> {
+    receive_with_policy(store, account_id, event, jobs, MediaPolicy::BOT).await
+}
+
+/// Like [`receive_with_jobs`], fetching files as `media` says.
+pub async fn receive_with_policy(
+    store: &Store,
+    account_id: i64,
+    event: &InboundEvent,
+    jobs: Vec<NewJob>,
+    media: MediaPolicy,
+) -> StoreResult<Received> {
     let txn = store.db().begin().await?;
     for job in jobs {
         crate::repo::jobs::enqueue(&txn, job).await?;
     }
     let received = match event {
-        InboundEvent::NewMessage(message) => store_message(&txn, account_id, message).await?,
-        InboundEvent::EditedMessage(message) => edit_message(&txn, account_id, message).await?,
+        InboundEvent::NewMessage(message) => store_message(&txn, account_id, message, media).await?,
+        InboundEvent::EditedMessage(message) => edit_message(&txn, account_id, message, media).await?,
         InboundEvent::MembershipChanged { chat, blocked, .. } => {
             let chat = upsert_chat(&txn, account_id, chat).await?;
             chats::Entity::update_many()
@@ -186,6 +214,7 @@ async fn store_message(
     txn: &DatabaseTransaction,
     account_id: i64,
     message: &InboundMessage,
+    policy: MediaPolicy,
 ) -> StoreResult<Received> {
     let chat = upsert_chat(txn, account_id, &message.chat).await?;
     let reply_to = match message.reply_to_telegram_id {
@@ -234,7 +263,7 @@ async fn store_message(
     }
     count_new_message(txn, chat.id, message.direction, message.date).await?;
     if let Some(media) = &message.media {
-        crate::repo::media::queue_download(txn, stored.id, media, MAX_DOWNLOAD_BYTES).await?;
+        crate::repo::media::queue_download(txn, stored.id, media, policy).await?;
     }
     // A reply that arrived before its parent is linked when the parent comes.
     messages::Entity::update_many()
@@ -288,11 +317,12 @@ async fn edit_message(
     txn: &DatabaseTransaction,
     account_id: i64,
     message: &InboundMessage,
+    policy: MediaPolicy,
 ) -> StoreResult<Received> {
     let chat = upsert_chat(txn, account_id, &message.chat).await?;
     let Some(stored) = find_message(txn, chat.id, message.telegram_message_id).await? else {
         // An edit of a message we never saw: keep it as a message, marked edited.
-        return store_message(txn, account_id, message).await;
+        return store_message(txn, account_id, message, policy).await;
     };
     let mut metadata = stored.metadata.clone();
     if let Some(fields) = metadata.as_object_mut() {

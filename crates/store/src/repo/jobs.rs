@@ -35,6 +35,8 @@ pub struct NewJob {
     pub max_attempts: i32,
     /// Makes the enqueue idempotent: a second job with the same key is not added.
     pub dedupe_key: Option<String>,
+    /// Run only on the instance connected to this personal account (it needs the live connection).
+    pub pinned_account_id: Option<i64>,
 }
 
 impl NewJob {
@@ -46,7 +48,14 @@ impl NewJob {
             run_at: Utc::now(),
             max_attempts: 10,
             dedupe_key: None,
+            pinned_account_id: None,
         }
+    }
+
+    /// The same job, pinned to the instance connected to personal account `account_id`.
+    pub fn pinned_to(mut self, account_id: i64) -> Self {
+        self.pinned_account_id = Some(account_id);
+        self
     }
 }
 
@@ -63,6 +72,7 @@ pub async fn enqueue<C: ConnectionTrait>(conn: &C, job: NewJob) -> StoreResult<O
         max_attempts: Set(Ord::max(job.max_attempts, 1)),
         run_at: Set(job.run_at),
         dedupe_key: Set(job.dedupe_key),
+        pinned_account_id: Set(job.pinned_account_id),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -79,8 +89,12 @@ pub async fn enqueue<C: ConnectionTrait>(conn: &C, job: NewJob) -> StoreResult<O
     }
 }
 
-fn claimable(now: DateTime<Utc>) -> Condition {
-    Condition::any()
+fn claimable(now: DateTime<Utc>, connected_accounts: &[i64]) -> Condition {
+    let mut placement = Condition::any().add(jobs::Column::PinnedAccountId.is_null());
+    if !connected_accounts.is_empty() {
+        placement = placement.add(jobs::Column::PinnedAccountId.is_in(connected_accounts.iter().copied()));
+    }
+    let due = Condition::any()
         .add(
             Condition::all()
                 .add(jobs::Column::Status.eq(PENDING))
@@ -91,7 +105,8 @@ fn claimable(now: DateTime<Utc>) -> Condition {
             Condition::all()
                 .add(jobs::Column::Status.eq(RUNNING))
                 .add(jobs::Column::LockedUntil.lt(now)),
-        )
+        );
+    Condition::all().add(due).add(placement)
 }
 
 /// Claims up to `limit` due jobs for `worker` for `lock_for`, counting an attempt on each. Safe with any number
@@ -103,13 +118,25 @@ pub async fn claim(
     limit: u64,
     lock_for: Duration,
 ) -> StoreResult<Vec<jobs::Model>> {
+    claim_placed(store, worker, limit, lock_for, &[]).await
+}
+
+/// Like [`claim`], for a worker on the instance connected to the personal accounts `connected_accounts`: it also
+/// claims the jobs pinned to them (and never jobs pinned to other accounts).
+pub async fn claim_placed(
+    store: &Store,
+    worker: &str,
+    limit: u64,
+    lock_for: Duration,
+    connected_accounts: &[i64],
+) -> StoreResult<Vec<jobs::Model>> {
     let now = Utc::now();
     let claim_id = format!("{worker}/{:08x}", rand::thread_rng().r#gen::<u32>());
     let txn = store.db().begin().await?;
     let mut candidates = jobs::Entity::find()
         .select_only()
         .column(jobs::Column::Id)
-        .filter(claimable(now))
+        .filter(claimable(now, connected_accounts))
         .order_by_asc(jobs::Column::RunAt)
         .order_by_asc(jobs::Column::Id)
         .limit(limit);
@@ -128,7 +155,7 @@ pub async fn claim(
         .col_expr(jobs::Column::Attempts, Expr::col(jobs::Column::Attempts).add(1))
         .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
         .filter(jobs::Column::Id.is_in(ids.clone()))
-        .filter(claimable(now))
+        .filter(claimable(now, connected_accounts))
         .exec(&txn)
         .await?;
     let claimed = jobs::Entity::find()

@@ -29,10 +29,12 @@ pub async fn queue_download<C: ConnectionTrait>(
     conn: &C,
     message_id: i64,
     media: &MediaRef,
-    max_bytes: i64,
+    policy: crate::repo::inbox::MediaPolicy,
 ) -> StoreResult<media_files::Model> {
     let now = Utc::now();
-    let too_large = media.file_size.is_some_and(|size| size > max_bytes);
+    let too_large = media
+        .file_size
+        .is_some_and(|size| size > policy.max_download_bytes);
     let row = media_files::ActiveModel {
         message_id: Set(Some(message_id)),
         origin: Set("download".to_owned()),
@@ -55,6 +57,7 @@ pub async fn queue_download<C: ConnectionTrait>(
         let mut job = NewJob::now(DOWNLOAD_MEDIA, json!({ "media_file_id": row.id }));
         job.max_attempts = 8;
         job.dedupe_key = Some(format!("{DOWNLOAD_MEDIA}:{}", row.id));
+        job.pinned_account_id = policy.pinned_account_id;
         jobs::enqueue(conn, job).await?;
     }
     Ok(row)

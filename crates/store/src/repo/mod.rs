@@ -12,6 +12,7 @@ pub mod leases;
 pub mod media;
 pub mod messages;
 pub mod outbox;
+pub mod personal;
 pub mod stats;
 pub mod tokens;
 pub mod users;

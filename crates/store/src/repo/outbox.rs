@@ -3,12 +3,13 @@
 //! failed message can be queued again by hand.
 
 use chrono::{DateTime, Utc};
+use crm_core::account::AccountType;
 use crm_core::message::{Direction, MessageStatus, MessageType};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait};
 use serde_json::{Value, json};
 
-use crate::entity::{chats, media_files, messages};
+use crate::entity::{accounts, chats, media_files, messages};
 use crate::repo::jobs::{self, NewJob};
 use crate::{Store, StoreError, StoreResult};
 
@@ -38,18 +39,40 @@ pub struct NewOutgoing {
     pub max_attempts: i32,
 }
 
-fn send_job(message_id: i64, generation: i64, max_attempts: i32) -> NewJob {
+fn send_job(message_id: i64, generation: i64, max_attempts: i32, personal_account: Option<i64>) -> NewJob {
     let mut job = NewJob::now(SEND_MESSAGE, json!({ "message_id": message_id }));
     job.max_attempts = max_attempts;
     job.dedupe_key = Some(format!("{SEND_MESSAGE}:{message_id}:{generation}"));
+    job.pinned_account_id = personal_account;
     job
+}
+
+/// The personal account a chat belongs to, if it is one: its sends need that account's live connection.
+async fn personal_account_of<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    chat_id: i64,
+) -> StoreResult<Option<i64>> {
+    let Some(chat) = chats::Entity::find_by_id(chat_id).one(conn).await? else {
+        return Ok(None);
+    };
+    let account = accounts::Entity::find_by_id(chat.account_id).one(conn).await?;
+    Ok(account
+        .filter(|a| a.account_type == AccountType::Personal.as_str())
+        .map(|a| a.id))
+}
+
+/// A fresh `random_id` for an outgoing message. It is stored with the message and reused by every attempt,
+/// including a retry by hand: Telegram ignores a repeated `random_id`, so a message is never posted twice.
+fn new_random_id() -> i64 {
+    use rand::Rng;
+    rand::thread_rng().r#gen::<i64>()
 }
 
 /// Stores the message as `queued` and its send job, in one transaction.
 pub async fn queue(store: &Store, outgoing: NewOutgoing) -> StoreResult<messages::Model> {
     let txn = store.db().begin().await?;
     let now = Utc::now();
-    let mut metadata = json!({});
+    let mut metadata = json!({ "random_id": new_random_id() });
     if let Some(media_file_id) = outgoing.media_file_id {
         metadata["media_file_id"] = json!(media_file_id);
     }
@@ -95,7 +118,12 @@ pub async fn queue(store: &Store, outgoing: NewOutgoing) -> StoreResult<messages
             ));
         }
     }
-    jobs::enqueue(&txn, send_job(message.id, 0, outgoing.max_attempts)).await?;
+    let personal_account = personal_account_of(&txn, outgoing.chat_id).await?;
+    jobs::enqueue(
+        &txn,
+        send_job(message.id, 0, outgoing.max_attempts, personal_account),
+    )
+    .await?;
     chats::Entity::update_many()
         .col_expr(
             chats::Column::MessageCount,
@@ -110,13 +138,46 @@ pub async fn queue(store: &Store, outgoing: NewOutgoing) -> StoreResult<messages
     Ok(message)
 }
 
-/// Records Telegram's acknowledgement: status `sent`, its message id and date.
+/// Records Telegram's acknowledgement: status `sent`, its message id and date. A personal account may have
+/// stored the same message already from its update stream (Telegram echoes it); that copy is dropped so the
+/// message appears once, as the operator's.
 pub async fn mark_sent(
     store: &Store,
     message_id: i64,
     telegram_message_id: i64,
     date: DateTime<Utc>,
 ) -> StoreResult<()> {
+    let txn = store.db().begin().await?;
+    let Some(message) = messages::Entity::find_by_id(message_id).one(&txn).await? else {
+        return Ok(());
+    };
+    let echoes: Vec<i64> = messages::Entity::find()
+        .select_only()
+        .column(messages::Column::Id)
+        .filter(messages::Column::ChatId.eq(message.chat_id))
+        .filter(messages::Column::TelegramMessageId.eq(telegram_message_id))
+        .filter(messages::Column::Id.ne(message_id))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    if !echoes.is_empty() {
+        media_files::Entity::delete_many()
+            .filter(media_files::Column::MessageId.is_in(echoes.clone()))
+            .exec(&txn)
+            .await?;
+        let removed = messages::Entity::delete_many()
+            .filter(messages::Column::Id.is_in(echoes))
+            .exec(&txn)
+            .await?;
+        chats::Entity::update_many()
+            .col_expr(
+                chats::Column::MessageCount,
+                Expr::col(chats::Column::MessageCount).sub(i32::try_from(removed.rows_affected).unwrap_or(0)),
+            )
+            .filter(chats::Column::Id.eq(message.chat_id))
+            .exec(&txn)
+            .await?;
+    }
     messages::Entity::update_many()
         .col_expr(
             messages::Column::Status,
@@ -129,8 +190,9 @@ pub async fn mark_sent(
         .col_expr(messages::Column::TelegramDate, Expr::value(date))
         .col_expr(messages::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(messages::Column::Id.eq(message_id))
-        .exec(store.db())
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -179,7 +241,12 @@ pub async fn retry_failed(store: &Store, message: &messages::Model, max_attempts
         .exec(&txn)
         .await?;
     if updated.rows_affected == 1 {
-        jobs::enqueue(&txn, send_job(message.id, generation, max_attempts)).await?;
+        let personal_account = personal_account_of(&txn, message.chat_id).await?;
+        jobs::enqueue(
+            &txn,
+            send_job(message.id, generation, max_attempts, personal_account),
+        )
+        .await?;
     }
     txn.commit().await?;
     Ok(updated.rows_affected == 1)
