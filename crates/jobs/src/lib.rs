@@ -3,11 +3,14 @@
 //! that used up their attempts, and schedules periodic housekeeping.
 
 pub mod backoff;
+pub mod connected;
 pub mod forward;
 pub mod housekeeping;
 pub mod media;
 pub mod outbox;
 pub mod polling;
+pub mod read_sync;
 pub mod runner;
+pub mod supervisor;
 
 pub use runner::{JobContext, JobError, JobHandler, Runner, RunnerSettings};

@@ -4,12 +4,13 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use crm_core::account::AccountType;
 use crm_core::event::ChangeFeed;
 use crm_core::message::MessageType;
-use crm_core::outbound::{OutgoingMedia, OutgoingMessage, SendError};
+use crm_core::outbound::{OutgoingMedia, OutgoingMessage, SendError, SentMessage};
 use crm_store::Store;
 use crm_store::entity::{accounts, chats, messages};
 use crm_store::repo::accounts as account_repo;
@@ -18,25 +19,72 @@ use crm_store::repo::outbox::{self, SEND_MESSAGE};
 use crm_telegram_bot::BotApi;
 use sea_orm::EntityTrait;
 
+use crate::connected::ConnectedAccounts;
 use crate::runner::{BoxFuture, JobContext, JobError, JobHandler};
+
+/// Flood waits up to this long are slept through inside the job; longer ones reschedule it.
+const SHORT_FLOOD_WAIT: Duration = Duration::from_secs(5);
 
 /// Sends queued outgoing messages.
 pub struct SendMessages {
     store: Store,
     bot_api: BotApi,
+    connected: ConnectedAccounts,
     media_dir: PathBuf,
     feed: Arc<dyn ChangeFeed>,
 }
 
 impl SendMessages {
-    /// A handler sending through `bot_api`, reading attachments from `media_dir`, reporting outcomes to `feed`.
-    pub fn new(store: Store, bot_api: BotApi, media_dir: PathBuf, feed: Arc<dyn ChangeFeed>) -> Arc<Self> {
+    /// A handler sending bots' messages through `bot_api` and personal accounts' through their live connection
+    /// in `connected`, reading attachments from `media_dir`, reporting outcomes to `feed`.
+    pub fn new(
+        store: Store,
+        bot_api: BotApi,
+        connected: ConnectedAccounts,
+        media_dir: PathBuf,
+        feed: Arc<dyn ChangeFeed>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             store,
             bot_api,
+            connected,
             media_dir,
             feed,
         })
+    }
+
+    /// One delivery attempt through the account's channel, sleeping through short flood waits.
+    async fn send_once(
+        &self,
+        account: &accounts::Model,
+        message: &messages::Model,
+        outgoing: OutgoingMessage,
+    ) -> Result<SentMessage, SendError> {
+        let mut slept = false;
+        loop {
+            let result = if account.account_type == AccountType::Personal.as_str() {
+                let Some(connection) = self.connected.get(account.id) else {
+                    return Err(SendError::Transient(
+                        "the personal account is not connected on this instance".into(),
+                    ));
+                };
+                connection.send(outgoing.clone(), random_id(message)).await
+            } else {
+                let secrets = account_repo::open_secrets(&self.store, account)
+                    .map_err(|error| SendError::Transient(error.to_string()))?;
+                let Some(token) = secrets.bot_token else {
+                    return Err(SendError::Permanent("the bot account has no token".into()));
+                };
+                crm_telegram_bot::send::send(&self.bot_api, &token.0, outgoing.clone()).await
+            };
+            match result {
+                Err(SendError::RetryAfter(wait, _)) if wait <= SHORT_FLOOD_WAIT && !slept => {
+                    slept = true;
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Reads the attachment of `message`, if it has one.
@@ -112,21 +160,9 @@ impl SendMessages {
                 .fail(&message, "the chat or its account no longer exists".into())
                 .await;
         };
-        if account.account_type != AccountType::Bot.as_str() {
-            return self
-                .fail(
-                    &message,
-                    "sending through personal accounts is not available yet".into(),
-                )
-                .await;
-        }
         let attachment = match self.attachment(&message).await {
             Ok(attachment) => attachment,
             Err(reason) => return self.fail(&message, reason).await,
-        };
-        let secrets = account_repo::open_secrets(&self.store, &account).map_err(store_error)?;
-        let Some(token) = secrets.bot_token else {
-            return self.fail(&message, "the bot account has no token".into()).await;
         };
         let outgoing = OutgoingMessage {
             peer_id: chat.peer_id,
@@ -134,7 +170,7 @@ impl SendMessages {
             reply_to_telegram_id: message.reply_to_telegram_id,
             media: attachment,
         };
-        match crm_telegram_bot::send::send(&self.bot_api, &token.0, outgoing).await {
+        match self.send_once(&account, &message, outgoing).await {
             Ok(sent) => {
                 outbox::mark_sent(&self.store, message.id, sent.telegram_message_id, sent.date)
                     .await
@@ -163,6 +199,16 @@ impl SendMessages {
             Err(SendError::Transient(reason)) => Err(JobError::Retry(reason)),
         }
     }
+}
+
+/// The message's own `random_id`, fixed when it was queued; every attempt reuses it so Telegram can drop a
+/// repeat. Messages queued before random ids were stored get one derived from their id, equally stable.
+fn random_id(message: &messages::Model) -> i64 {
+    message
+        .metadata
+        .get("random_id")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(message.id ^ 0x5DEE_CE66_D1CE_4E5B)
 }
 
 impl JobHandler for SendMessages {

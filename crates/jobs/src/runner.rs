@@ -13,6 +13,7 @@ use crm_store::repo::jobs;
 use tokio::sync::{Notify, watch};
 
 use crate::backoff;
+use crate::connected::ConnectedAccounts;
 use crate::housekeeping;
 
 /// A boxed future, so handlers can be stored as trait objects.
@@ -92,6 +93,7 @@ pub struct Runner {
     handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
     settings: RunnerSettings,
     wake: Arc<Notify>,
+    connected: ConnectedAccounts,
 }
 
 impl Runner {
@@ -102,6 +104,7 @@ impl Runner {
             handlers: HashMap::new(),
             settings,
             wake: Arc::new(Notify::new()),
+            connected: ConnectedAccounts::default(),
         };
         runner.register(housekeeping::Housekeeping::new(store));
         runner
@@ -112,6 +115,11 @@ impl Runner {
         self.handlers.insert(handler.kind(), handler);
     }
 
+    /// Also claims the jobs pinned to the personal accounts in `connected` (those this instance is connected to).
+    pub fn place_with(&mut self, connected: ConnectedAccounts) {
+        self.connected = connected;
+    }
+
     /// Notifying this wakes the runner at once, for jobs enqueued by this instance.
     pub fn waker(&self) -> Arc<Notify> {
         Arc::clone(&self.wake)
@@ -119,11 +127,12 @@ impl Runner {
 
     /// Claims one batch and runs it to the end; returns how many jobs ran.
     pub async fn run_once(&self) -> crm_store::StoreResult<usize> {
-        let claimed = jobs::claim(
+        let claimed = jobs::claim_placed(
             &self.store,
             &self.settings.worker_id,
             self.settings.batch_size,
             self.settings.lock_for,
+            &self.connected.ids(),
         )
         .await?;
         let count = claimed.len();
