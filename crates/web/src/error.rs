@@ -26,9 +26,30 @@ pub enum ApiError {
     /// A domain error with its own status.
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// Telegram refused or could not be reached during an account operation.
+    #[error(transparent)]
+    Telegram(#[from] crm_core::personal::UserError),
     /// Something broke inside; the message is logged, the client sees a generic one.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+fn telegram_status(error: &crm_core::personal::UserError) -> StatusCode {
+    use crm_core::personal::UserError as E;
+    match error {
+        E::InvalidPhone
+        | E::PhoneUnoccupied
+        | E::InvalidApiCredentials
+        | E::InvalidCode
+        | E::CodeExpired
+        | E::WrongPassword
+        | E::PeerUnavailable(_) => StatusCode::BAD_REQUEST,
+        E::Banned => StatusCode::FORBIDDEN,
+        E::LoginNotStarted(_) | E::SessionRevoked | E::Duplicated => StatusCode::CONFLICT,
+        E::FloodWait(_) => StatusCode::TOO_MANY_REQUESTS,
+        E::Network(_) => StatusCode::SERVICE_UNAVAILABLE,
+        E::Other(_) => StatusCode::BAD_GATEWAY,
+    }
 }
 
 impl ApiError {
@@ -107,6 +128,20 @@ impl IntoResponse for ApiError {
                     ErrorBody {
                         error: error.to_string(),
                         code: code.to_owned(),
+                        retry_after,
+                    },
+                )
+            }
+            ApiError::Telegram(error) => {
+                let retry_after = match &error {
+                    crm_core::personal::UserError::FloodWait(wait) => Some(wait.as_secs().max(1)),
+                    _ => None,
+                };
+                (
+                    telegram_status(&error),
+                    ErrorBody {
+                        error: error.to_string(),
+                        code: error.code().to_owned(),
                         retry_after,
                     },
                 )

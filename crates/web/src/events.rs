@@ -104,6 +104,15 @@ impl crm_core::event::ChangeFeed for WebChangeFeed {
             }
         });
     }
+
+    fn account_changed(&self, account_id: i64) {
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            if let Some(account) = crate::api::accounts::account_view(&state, account_id).await {
+                account_status(&state, &account).await;
+            }
+        });
+    }
 }
 
 /// Publishes `account_status` (admins only: it has no chat) with the account as admins see it.

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{accounts, auth, chats, media, messages, operators, system, webhook};
+use crate::api::{accounts, auth, chats, media, messages, operators, personal, system, webhook};
 
 struct TokenAuth;
 
@@ -27,11 +27,12 @@ impl Modify for TokenAuth {
 #[openapi(
     info(title = "omnichannel-crm", description = "Shared inbox for Telegram bots and personal accounts."),
     paths(
-        system::health, system::status,
+        system::health, system::status, personal::control, personal::sync,
         auth::obtain_token, auth::logout, auth::me,
         operators::list, operators::create, operators::retrieve, operators::update, operators::remove,
         accounts::list, accounts::create, accounts::retrieve, accounts::update, accounts::set_webhook,
-        accounts::delete_webhook, accounts::set_polling, accounts::start, accounts::stop,
+        accounts::delete_webhook, accounts::set_polling, accounts::start, accounts::stop, accounts::restart,
+        personal::remove, personal::authenticate, personal::resend_code, personal::verify_otp, personal::qr_login,
         chats::list, chats::retrieve, chats::mark_as_read, chats::assign, chats::unassign,
         messages::list, messages::retrieve, messages::by_chat, messages::send_message, messages::reply, messages::retry,
         media::file, media::download_media, media::upload,
@@ -39,7 +40,7 @@ impl Modify for TokenAuth {
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&TokenAuth),
-    tags((name = "system"), (name = "auth"), (name = "operators"), (name = "accounts"), (name = "chats"), (name = "messages"), (name = "media"), (name = "webhook"))
+    tags((name = "system"), (name = "auth"), (name = "operators"), (name = "accounts"), (name = "personal accounts"), (name = "chats"), (name = "messages"), (name = "media"), (name = "webhook"))
 )]
 pub struct ApiDoc;
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crm_core::event::EventBus;
+use crm_core::personal::UserGateway;
 use crm_store::Store;
 use crm_telegram_bot::BotApi;
 
@@ -29,6 +30,8 @@ pub struct WebSettings {
     pub send_max_attempts: i32,
     /// Frames a WebSocket connection may have waiting before it is closed as too slow.
     pub ws_queue: usize,
+    /// How long a removal or a new login waits for the instance connected to the account to let it go.
+    pub disconnect_wait: std::time::Duration,
 }
 
 impl Default for WebSettings {
@@ -42,6 +45,7 @@ impl Default for WebSettings {
             max_upload_bytes: 50 * 1024 * 1024,
             send_max_attempts: crm_store::repo::outbox::DEFAULT_SEND_ATTEMPTS,
             ws_queue: crate::ws::QUEUE,
+            disconnect_wait: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -61,6 +65,10 @@ pub struct AppState {
     pub intake: Arc<IntakeCounters>,
     /// The Bot API client.
     pub bot_api: BotApi,
+    /// Personal accounts' way to Telegram (MTProto), for the login flows and log-outs.
+    pub user_gateway: Arc<dyn UserGateway>,
+    /// QR logins running on this instance, and the sync throttle.
+    pub accounts_runtime: Arc<crate::api::personal::AccountRuntime>,
     /// Wakes this instance's job runner when a job was just queued.
     pub job_waker: Arc<tokio::sync::Notify>,
     /// Wakes this instance's bot-polling supervisor after an intake switch.
@@ -72,11 +80,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over `store`, `bus` and the Bot API client, with `settings`.
+    /// State over `store`, `bus`, the Bot API client and the personal-account gateway, with `settings`.
     pub fn new(
         store: Store,
         bus: Arc<dyn EventBus>,
         bot_api: BotApi,
+        user_gateway: Arc<dyn UserGateway>,
         job_waker: Arc<tokio::sync::Notify>,
         settings: WebSettings,
     ) -> Self {
@@ -87,6 +96,8 @@ impl AppState {
             login_limiter: Arc::new(LoginLimiter::default()),
             intake: Arc::new(IntakeCounters::default()),
             bot_api,
+            user_gateway,
+            accounts_runtime: Arc::default(),
             job_waker,
             polling_waker: Arc::new(tokio::sync::Notify::new()),
             started_at: Instant::now(),

@@ -68,13 +68,36 @@ pub struct AccountOut {
     pub last_error: Option<String>,
     /// Consecutive failures.
     pub error_count: i32,
+    /// Machine reason of the `error` status (`session_revoked`, `banned`, `flood_wait`, `network`, ...).
+    pub error_code: Option<String>,
+    /// Personal account in `error`: when the next attempt is due (none: it needs an admin).
+    pub retry_at: Option<DateTime<Utc>>,
+    /// Personal account: the admin wants it connected.
+    pub enabled: bool,
+    /// Personal account: collect groups and supergroups.
+    pub include_groups: bool,
+    /// Personal account: collect broadcast channels.
+    pub include_channels: bool,
+    /// Personal account: mark chats read in Telegram when an operator reads them.
+    pub mark_read_in_telegram: bool,
+    /// Personal account: how the pending login code was delivered.
+    pub pending_code_type: Option<String>,
+    /// Personal account: when recent history was imported.
+    pub history_imported_at: Option<DateTime<Utc>>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
 }
 
-fn shaped(state: &AppState, model: accounts::Model) -> ApiResult<AccountOut> {
+/// The account `id` as admins see it, read fresh; `None` if it is gone.
+pub async fn account_view(state: &AppState, id: i64) -> Option<AccountOut> {
+    let model = account_repo::find(&state.store, id).await.ok().flatten()?;
+    shaped(state, model).ok()
+}
+
+/// Shapes a stored account for admins.
+pub fn shaped(state: &AppState, model: accounts::Model) -> ApiResult<AccountOut> {
     let secrets = account_repo::open_secrets(&state.store, &model)?;
     Ok(AccountOut {
         id: model.id,
@@ -95,6 +118,14 @@ fn shaped(state: &AppState, model: accounts::Model) -> ApiResult<AccountOut> {
         last_activity: model.last_activity,
         last_error: model.last_error,
         error_count: model.error_count,
+        error_code: model.error_code,
+        retry_at: model.retry_at,
+        enabled: model.enabled,
+        include_groups: model.include_groups,
+        include_channels: model.include_channels,
+        mark_read_in_telegram: model.mark_read_in_telegram,
+        pending_code_type: model.pending_code_type,
+        history_imported_at: model.history_imported_at,
         created_at: model.created_at,
         updated_at: model.updated_at,
     })
@@ -167,21 +198,33 @@ pub async fn list(
     Ok(Json(PageEnvelope::build(page, &headers, &uri)?))
 }
 
-/// A new account. Personal accounts are connected through the login flow instead.
+/// A new account: a bot with its token, or a personal account with its phone and application credentials (then
+/// logged in with `authenticate` or `qr_login`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
     /// Display name.
     pub name: String,
-    /// `bot`.
+    /// `bot` or `personal`.
     pub account_type: AccountType,
-    /// The token from @BotFather.
+    /// Bot: the token from @BotFather.
     pub bot_token: Option<String>,
-    /// An existing bot backend to forward every update to.
+    /// Bot: an existing bot backend to forward every update to.
     pub forward_url: Option<String>,
+    /// Personal: phone number, `+` and digits.
+    pub phone_number: Option<String>,
+    /// Personal: `api_id` from my.telegram.org.
+    pub api_id: Option<i64>,
+    /// Personal: `api_hash` from my.telegram.org.
+    pub api_hash: Option<String>,
+    /// Personal: collect groups and supergroups.
+    pub include_groups: Option<bool>,
+    /// Personal: collect broadcast channels.
+    pub include_channels: Option<bool>,
 }
 
-fn validate_name(name: &str) -> ApiResult<()> {
+/// Checks a display name: 1 to 255 printable characters.
+pub fn validate_name(name: &str) -> ApiResult<()> {
     let length = name.trim().chars().count();
     if length == 0 || length > 255 || name.chars().any(char::is_control) {
         return Err(ApiError::invalid(
@@ -203,11 +246,22 @@ pub async fn create(
     Json(body): Json<CreateAccount>,
 ) -> ApiResult<(StatusCode, Json<AccountOut>)> {
     validate_name(&body.name)?;
-    if body.account_type != AccountType::Bot {
-        return Err(ApiError::invalid(
-            "use_login_flow",
-            "Personal accounts are connected with POST /api/accounts/authenticate/ (phone code or QR).",
-        ));
+    if body.account_type == AccountType::Personal {
+        let created = crate::api::personal::create(&state, &body).await?;
+        audit::record(
+            &state.store,
+            AuditEntry {
+                actor_user_id: Some(admin.user.id),
+                action: "account.created",
+                target_type: Some("account"),
+                target_id: Some(created.id),
+                details: json!({ "account_type": "personal" }),
+                ip: Some(address),
+            },
+        )
+        .await?;
+        crate::events::account_status(&state, &created).await;
+        return Ok((StatusCode::CREATED, Json(created)));
     }
     let token = body
         .bot_token
@@ -300,9 +354,15 @@ pub async fn retrieve(
 pub struct UpdateAccount {
     /// New display name.
     pub name: Option<String>,
-    /// New forward URL, or null to stop forwarding.
+    /// New forward URL, or null to stop forwarding (bots).
     #[serde(default, deserialize_with = "present")]
     pub forward_url: Option<Option<String>>,
+    /// Collect groups and supergroups (personal accounts; reconnects the account).
+    pub include_groups: Option<bool>,
+    /// Collect broadcast channels (personal accounts; reconnects the account).
+    pub include_channels: Option<bool>,
+    /// Mark chats read in Telegram when an operator reads them (personal accounts).
+    pub mark_read_in_telegram: Option<bool>,
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
@@ -326,15 +386,43 @@ pub async fn update(
     if let Some(Some(url)) = &body.forward_url {
         validate_url("forward_url", url, false)?;
     }
+    let current = find(&state, id).await?;
+    let personal_fields = [
+        body.include_groups,
+        body.include_channels,
+        body.mark_read_in_telegram,
+    ];
+    if current.account_type != AccountType::Personal.as_str() && personal_fields.iter().any(Option::is_some) {
+        return Err(ApiError::invalid(
+            "not_personal",
+            "include_groups, include_channels and mark_read_in_telegram apply to personal accounts only",
+        ));
+    }
+    let scope_changed = body.include_groups.is_some_and(|v| v != current.include_groups)
+        || body
+            .include_channels
+            .is_some_and(|v| v != current.include_channels);
     let change = AccountChange {
         name: body.name.map(|n| n.trim().to_owned()),
         forward_url: body.forward_url,
+        include_groups: body.include_groups,
+        include_channels: body.include_channels,
+        mark_read_in_telegram: body.mark_read_in_telegram,
         ..AccountChange::default()
     };
     let model = account_repo::update(&state.store, id, change)
         .await?
         .ok_or_else(|| ApiError::not_found("Account"))?;
-    Ok(Json(shaped(&state, model)?))
+    if scope_changed {
+        // What the connection collects is fixed when it connects.
+        state.bus.publish(crm_core::event::Event::AccountControl {
+            account_id: Some(id),
+            action: crm_core::event::AccountAction::Restart,
+        });
+    }
+    let account = shaped(&state, model)?;
+    crate::events::account_status(&state, &account).await;
+    Ok(Json(account))
 }
 
 /// Where Telegram should send a bot's updates.
@@ -464,24 +552,52 @@ async fn set_bot_status(state: &AppState, id: i64, status: AccountStatus) -> Api
     Ok(account)
 }
 
-/// Starts a stopped bot: its webhook is accepted and, in polling intake, it is polled again.
+/// Starts an account. A bot's webhook is accepted again and, in polling intake, it is polled; a personal account
+/// is connected by one instance and stays connected until stopped.
 #[utoipa::path(post, path = "/api/accounts/{id}/start/", tag = "accounts", params(("id" = i64, Path)), security(("token" = [])),
-    responses((status = 200, body = AccountOut), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = AccountOut), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)))]
 pub async fn start(
     State(state): State<AppState>,
     _admin: Admin,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<AccountOut>> {
+    let account = find(&state, id).await?;
+    if account.account_type == AccountType::Personal.as_str() {
+        return Ok(Json(crate::api::personal::start(&state, &account).await?));
+    }
     Ok(Json(set_bot_status(&state, id, AccountStatus::Active).await?))
 }
 
-/// Stops a bot: its webhook answers 403 (Telegram keeps the updates and retries) and polling pauses.
+/// Stops an account. A bot's webhook answers 403 (Telegram keeps the updates and retries) and polling pauses; a
+/// personal account is disconnected.
 #[utoipa::path(post, path = "/api/accounts/{id}/stop/", tag = "accounts", params(("id" = i64, Path)), security(("token" = [])),
-    responses((status = 200, body = AccountOut), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = AccountOut), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn stop(
     State(state): State<AppState>,
     _admin: Admin,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<AccountOut>> {
+    let account = find(&state, id).await?;
+    if account.account_type == AccountType::Personal.as_str() {
+        return Ok(Json(crate::api::personal::stop(&state, &account).await?));
+    }
     Ok(Json(set_bot_status(&state, id, AccountStatus::Stopped).await?))
+}
+
+/// Restarts an account: a personal account disconnects and connects again (and is started if it was stopped); a
+/// bot is started.
+#[utoipa::path(post, path = "/api/accounts/{id}/restart/", tag = "accounts", params(("id" = i64, Path)), security(("token" = [])),
+    responses((status = 200, body = AccountOut), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)))]
+pub async fn restart(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<AccountOut>> {
+    let account = find(&state, id).await?;
+    if account.account_type == AccountType::Personal.as_str() {
+        return Ok(Json(crate::api::personal::restart(&state, &account).await?));
+    }
+    Ok(Json(set_bot_status(&state, id, AccountStatus::Active).await?))
 }

@@ -6,6 +6,7 @@ pub mod chats;
 pub mod media;
 pub mod messages;
 pub mod operators;
+pub mod personal;
 pub mod system;
 pub mod webhook;
 
@@ -46,6 +47,8 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/health/", get(system::health))
         .route("/api/system/status/", get(system::status))
+        .route("/api/system/control/", post(personal::control))
+        .route("/api/sync/", post(personal::sync))
         .route("/api/api-token-auth/", post(auth::obtain_token))
         .route("/api/auth/logout/", post(auth::logout))
         .route("/api/auth/me/", get(auth::me))
@@ -58,10 +61,17 @@ pub fn router(state: AppState) -> Router {
                 .delete(operators::remove),
         )
         .route("/api/accounts/", get(accounts::list).post(accounts::create))
+        .route("/api/accounts/authenticate/", post(personal::authenticate))
         .route(
             "/api/accounts/{id}/",
-            get(accounts::retrieve).patch(accounts::update),
+            get(accounts::retrieve)
+                .patch(accounts::update)
+                .delete(personal::remove),
         )
+        .route("/api/accounts/{id}/resend_code/", post(personal::resend_code))
+        .route("/api/accounts/{id}/verify_otp/", post(personal::verify_otp))
+        .route("/api/accounts/{id}/qr_login/", post(personal::qr_login))
+        .route("/api/accounts/{id}/restart/", post(accounts::restart))
         .route("/api/accounts/{id}/set_webhook/", post(accounts::set_webhook))
         .route(
             "/api/accounts/{id}/delete_webhook/",
