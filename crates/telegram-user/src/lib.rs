@@ -1,0 +1,27 @@
+//! Personal-account adapter of omnichannel-crm: crm-core's [`crm_core::personal::UserGateway`] over the
+//! grammers MTProto client.
+//!
+//! - `session`: the grammers session of an account, kept in memory and saved through crm-core's
+//!   `SessionVault`.
+//! - `login`: phone-code, password and QR logins, and log-out.
+//! - `connection`: a live connection (updates with checkpoints, send, read, download, history).
+//! - `checkpoint`, `outgoing`, `files`: the pure parts of a connection (resume positions, send requests, file
+//!   locations).
+//! - `mapping`: raw MTProto updates and messages to crm-core events.
+//! - `errors`: grammers failures to crm-core errors.
+//!
+//! Nothing grammers-typed leaves the crate: callers see [`GrammersGateway`], [`GatewaySettings`] and
+//! crm-core's types.
+
+mod checkpoint;
+mod connection;
+mod errors;
+mod files;
+mod gateway;
+mod login;
+mod mapping;
+mod outgoing;
+mod pool;
+mod session;
+
+pub use gateway::{GatewaySettings, GrammersGateway};

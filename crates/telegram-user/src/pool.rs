@@ -1,0 +1,57 @@
+//! A running grammers sender pool over a [`DbSession`]: the client to invoke requests with, the raw update
+//! channel, and the runner task that drives the network. Dropping it stops the runner.
+
+use std::sync::Arc;
+
+use grammers_client::Client;
+use grammers_mtsender::{ConnectionParams, SenderPool, SenderPoolFatHandle};
+use grammers_session::updates::UpdatesLike;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::session::DbSession;
+
+/// A sender pool whose runner is spawned on the current tokio runtime.
+pub struct Pool {
+    /// The client sharing the pool.
+    pub client: Client,
+    /// The pool handle (with the session it runs over).
+    pub handle: SenderPoolFatHandle,
+    updates: Option<mpsc::Receiver<UpdatesLike>>,
+    runner: Option<JoinHandle<()>>,
+}
+
+impl Pool {
+    /// Starts a pool over `session`; connections open on the first request.
+    pub fn start(session: Arc<DbSession>, api_id: i32, params: ConnectionParams) -> Self {
+        let pool = SenderPool::with_configuration(session, api_id, params);
+        let client = Client::new(pool.handle.clone());
+        let runner = tokio::spawn(pool.runner.run());
+        Self {
+            client,
+            handle: pool.handle,
+            updates: Some(pool.updates),
+            runner: Some(runner),
+        }
+    }
+
+    /// The raw update channel (only once).
+    pub fn take_updates(&mut self) -> Option<mpsc::Receiver<UpdatesLike>> {
+        self.updates.take()
+    }
+
+    /// Stops the runner and waits until it has let go of the session.
+    pub async fn shutdown(mut self) {
+        self.handle.quit();
+        if let Some(runner) = self.runner.take() {
+            // A runner that panicked has stopped all the same.
+            let _ = runner.await;
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.handle.quit();
+    }
+}
