@@ -9,15 +9,21 @@ use std::time::Duration;
 use anyhow::Context;
 use crm_bus::{InProcessBus, RedisBus};
 use crm_core::event::{ChangeFeed, EventBus};
+use crm_core::personal::{HistoryLimits, SessionVault, UserGateway};
 use crm_core::secrets::SecretBox;
+use crm_jobs::connected::ConnectedAccounts;
 use crm_jobs::forward::ForwardUpdates;
 use crm_jobs::media::DownloadMedia;
 use crm_jobs::outbox::SendMessages;
 use crm_jobs::polling::BotPolling;
+use crm_jobs::read_sync::MarkReadInTelegram;
+use crm_jobs::supervisor::{AccountSupervisor, SupervisorSettings};
 use crm_jobs::{Runner, RunnerSettings};
 use crm_store::Store;
 use crm_store::connect::{PoolSettings, redact_url};
+use crm_store::repo::personal::StoredSessions;
 use crm_telegram_bot::BotApi;
+use crm_telegram_user::{GatewaySettings, GrammersGateway};
 use crm_web::events::WebChangeFeed;
 use crm_web::{AppState, WebSettings};
 use tokio::net::TcpListener;
@@ -40,6 +46,19 @@ pub struct Application {
     store: Store,
     runner: Runner,
     polling: Arc<BotPolling>,
+    supervisor: Arc<AccountSupervisor>,
+}
+
+/// Builds the personal-account gateway over the vault that keeps sessions in the database.
+pub type GatewayFactory = Box<dyn FnOnce(Arc<dyn SessionVault>) -> Arc<dyn UserGateway> + Send>;
+
+/// The MTProto gateway (grammers), talking to Telegram or, for testing, to `TELEGRAM_DC_ADDRESS`.
+pub fn grammers_gateway(settings: &Settings) -> GatewayFactory {
+    let gateway_settings = GatewaySettings {
+        dc_override: settings.telegram_dc_address,
+        ..GatewaySettings::default()
+    };
+    Box::new(move |vault| Arc::new(GrammersGateway::new(vault, gateway_settings)))
 }
 
 /// Connects to the configured database and applies pending migrations, logging each step.
@@ -79,6 +98,12 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 impl Application {
     /// Opens the database, migrates it, creates the first admin if there is none, and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let gateway = grammers_gateway(&settings);
+        Self::build_with(settings, gateway).await
+    }
+
+    /// Like [`Application::build`], with personal accounts reaching Telegram through the gateway `gateway` builds.
+    pub async fn build_with(settings: Settings, gateway: GatewayFactory) -> anyhow::Result<Self> {
         let store = open_store(&settings).await?;
         bootstrap::ensure_first_admin(&store, settings.crm_admin_password.as_deref()).await?;
         let bus: Arc<dyn EventBus> = match settings.redis() {
@@ -114,12 +139,23 @@ impl Application {
         )
         .context("Bot API client")?;
         let mut runner = Runner::new(store.clone(), RunnerSettings::new(settings.instance_id()));
-        let state = AppState::new(store.clone(), bus, bot_api.clone(), runner.waker(), web);
+        let connected = ConnectedAccounts::default();
+        runner.place_with(connected.clone());
+        let user_gateway = gateway(Arc::new(StoredSessions::new(store.clone())));
+        let state = AppState::new(
+            store.clone(),
+            Arc::clone(&bus),
+            bot_api.clone(),
+            Arc::clone(&user_gateway),
+            runner.waker(),
+            web,
+        );
         let feed: Arc<dyn ChangeFeed> = WebChangeFeed::new(state.clone());
         let media_dir = settings.data_dir.join("media");
         runner.register(SendMessages::new(
             store.clone(),
             bot_api.clone(),
+            connected.clone(),
             media_dir.clone(),
             Arc::clone(&feed),
         ));
@@ -127,9 +163,32 @@ impl Application {
         runner.register(DownloadMedia::new(
             store.clone(),
             bot_api.clone(),
+            connected.clone(),
+            settings.media_auto_download_max_size,
             media_dir,
             Arc::clone(&feed),
         ));
+        runner.register(MarkReadInTelegram::new(store.clone(), connected.clone()));
+        let mut supervision = SupervisorSettings::new(settings.instance_id());
+        supervision.lease_ttl = Duration::from_secs(settings.account_lease_secs);
+        supervision.renew_every = Duration::from_secs(settings.account_lease_secs).div_f64(4.0);
+        supervision.scan_every = supervision.renew_every;
+        supervision.watchdog_idle = Duration::from_secs(settings.account_watchdog_secs);
+        supervision.history = HistoryLimits {
+            dialogs: settings.history_import_dialogs,
+            messages_per_dialog: settings.history_import_messages,
+        };
+        supervision.max_download_bytes =
+            i64::try_from(settings.media_auto_download_max_size).unwrap_or(i64::MAX);
+        let supervisor = AccountSupervisor::new(
+            store.clone(),
+            user_gateway,
+            bus,
+            Arc::clone(&feed),
+            runner.waker(),
+            connected,
+            supervision,
+        );
         let polling = BotPolling::new(
             store.clone(),
             bot_api,
@@ -149,6 +208,7 @@ impl Application {
             store,
             runner,
             polling,
+            supervisor,
         })
     }
 
@@ -168,6 +228,7 @@ impl Application {
         let address = self.listener.local_addr()?;
         let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
         let polling = tokio::spawn(self.polling.run(jobs_stopped.clone()));
+        let supervisor = tokio::spawn(self.supervisor.run(jobs_stopped.clone()));
         let runner = tokio::spawn(self.runner.run(jobs_stopped));
         let service = self.router.map_request(crm_web::middleware::append_api_slash);
         tracing::info!(%address, "listening; API at http://{address}/api/");
@@ -184,6 +245,9 @@ impl Application {
         stop_jobs.send_replace(true);
         if tokio::time::timeout(SHUTDOWN_GRACE, polling).await.is_err() {
             tracing::warn!("bot pollers did not stop in time; their leases lapse on their own");
+        }
+        if tokio::time::timeout(SHUTDOWN_GRACE, supervisor).await.is_err() {
+            tracing::warn!("personal accounts did not disconnect in time; their leases lapse on their own");
         }
         if tokio::time::timeout(SHUTDOWN_GRACE, runner).await.is_err() {
             tracing::warn!(

@@ -112,6 +112,27 @@ pub struct Settings {
     /// Identifies this instance in job claims and leases (default: host name and process id).
     #[arg(long, env = "INSTANCE_ID")]
     pub instance_id: Option<String>,
+    /// Personal accounts: media up to this many bytes are downloaded automatically; larger ones on demand.
+    #[arg(long, env = "MEDIA_AUTO_DOWNLOAD_MAX_SIZE", default_value_t = 50 * 1024 * 1024)]
+    pub media_auto_download_max_size: u64,
+    /// Personal accounts: dialogs whose recent history is imported on the first connection.
+    #[arg(long, env = "HISTORY_IMPORT_DIALOGS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub history_import_dialogs: u32,
+    /// Personal accounts: messages imported per dialog on the first connection.
+    #[arg(long, env = "HISTORY_IMPORT_MESSAGES", default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub history_import_messages: u32,
+    /// Personal accounts: seconds a connection may stay silent before the watchdog pings it (a failed ping
+    /// rebuilds the connection and catches up).
+    #[arg(long, env = "ACCOUNT_WATCHDOG_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub account_watchdog_secs: u64,
+    /// Personal accounts: seconds an instance's hold on an account lasts unless renewed; an orphaned account
+    /// moves to another instance after at most this plus a few seconds.
+    #[arg(long, env = "ACCOUNT_LEASE_SECS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(2..=600))]
+    pub account_lease_secs: u64,
+    /// For testing only: connect personal accounts to this `host:port` instead of Telegram's data centres
+    /// (Telegram's test servers, or a local stand-in).
+    #[arg(long, env = "TELEGRAM_DC_ADDRESS")]
+    pub telegram_dc_address: Option<std::net::SocketAddr>,
 }
 
 /// Where the database is, resolved from the settings.

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::database::TestDatabase;
 use crate::fake_bot_api::FakeBotApi;
+use crate::fake_telegram::FakeTelegram;
 
 /// Password of the `admin` user every test app starts with.
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
@@ -32,6 +33,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The Bot API stand-in the app talks to.
     pub bot_api: FakeBotApi,
+    /// Telegram's side of the personal accounts (clones share the same world).
+    pub telegram: FakeTelegram,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -67,10 +70,23 @@ pub async fn spawn_app_on(
     bot_api: FakeBotApi,
     adjust: impl FnOnce(&mut Settings),
 ) -> TestApp {
+    spawn_app_full(database, bot_api, FakeTelegram::new(), adjust).await
+}
+
+/// Starts the app on `database`, talking to existing Bot API and Telegram stand-ins.
+pub async fn spawn_app_full(
+    database: TestDatabase,
+    bot_api: FakeBotApi,
+    telegram: FakeTelegram,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
     let mut settings = test_settings(&database, &database.url);
     settings.telegram_bot_api_url = bot_api.base_url.clone();
     adjust(&mut settings);
-    let app = Application::build(settings).await.expect("the app builds");
+    let world = telegram.clone();
+    let app = Application::build_with(settings, Box::new(move |vault| world.gateway(vault)))
+        .await
+        .expect("the app builds");
     let address = app.local_addr().expect("bound");
     let store = app.store().clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
@@ -84,6 +100,7 @@ pub async fn spawn_app_on(
         database,
         client: reqwest::Client::new(),
         bot_api,
+        telegram,
         shutdown: Some(shutdown),
         server: Some(server),
     }
@@ -209,5 +226,62 @@ impl TestApp {
             (message["status"] == status).then_some(message)
         })
         .await
+    }
+}
+
+/// An instance of the app on a runtime of its own, so that it can be killed as a crashed process would be: every
+/// task stops at once and nothing runs its clean-up (leases are not released, connections just vanish).
+pub struct IsolatedApp {
+    /// Base URL, `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl IsolatedApp {
+    /// Starts an instance over `database_url` (an existing, migrated or empty database) with its data under
+    /// `data_dir`, talking to `telegram`, after `adjust` changed its settings.
+    pub async fn start(
+        database: &TestDatabase,
+        data_dir: &str,
+        telegram: FakeTelegram,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
+        let mut settings = test_settings(database, &database.url);
+        settings.data_dir = database.dir.path().join(data_dir);
+        settings.telegram_bot_api_url = "http://127.0.0.1:9".into();
+        adjust(&mut settings);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime for the instance");
+        let (bound, address) = oneshot::channel();
+        runtime.spawn(async move {
+            let app = Application::build_with(settings, Box::new(move |vault| telegram.gateway(vault)))
+                .await
+                .expect("the app builds");
+            let _ = bound.send(app.local_addr().expect("bound"));
+            let _ = app.run(std::future::pending()).await;
+        });
+        let address = address.await.expect("the instance starts");
+        Self {
+            base_url: format!("http://{address}"),
+            runtime: Some(runtime),
+        }
+    }
+
+    /// Kills the instance: its tasks are dropped where they stand.
+    pub fn kill(mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for IsolatedApp {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Test-only helpers: a fresh database per test on SQLite, MySQL/MariaDB and PostgreSQL, the whole app spawned
-//! on port 0, an HTTP client for it, and a TCP proxy that can cut a connection to simulate an outage.
+//! on port 0, an HTTP client for it, scripted stand-ins for the Bot API and for Telegram's MTProto side, and a TCP
+//! proxy that can cut a connection to simulate an outage.
 
 // Test-only crate: failing loudly on a broken fixture is the point, so `expect` is allowed here.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -8,13 +9,15 @@ pub mod app;
 pub mod corpus;
 pub mod database;
 pub mod fake_bot_api;
+pub mod fake_telegram;
 pub mod fixtures;
 pub mod process;
 pub mod proxy;
 
-pub use app::{TestApp, spawn_app};
+pub use app::{IsolatedApp, TestApp, spawn_app};
 pub use database::{TestBackend, TestDatabase};
 pub use fake_bot_api::{FakeBotApi, Fault};
+pub use fake_telegram::{FakeTelegram, FakeUser, SendFault};
 pub use proxy::FaultProxy;
 
 /// Declares one `#[tokio::test]` per backend for each story: `story(TestDatabase)` runs as `story::sqlite`,

@@ -14,6 +14,7 @@ mod health;
 mod media;
 mod operators;
 mod outbox;
+mod personal;
 mod polling;
 mod realtime;
 mod roles;
