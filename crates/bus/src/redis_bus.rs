@@ -153,3 +153,25 @@ impl EventBus for RedisBus {
         !self.receiving_ok.load(Ordering::Relaxed) || !self.publishing_ok.load(Ordering::Relaxed)
     }
 }
+
+/// Publishes one event to every instance on the Redis at `url` and returns once Redis accepted it (for short-lived
+/// processes such as the command line, which have no bus of their own).
+pub async fn publish_once(url: &str, origin: &str, event: Event) -> Result<(), String> {
+    let client = redis::Client::open(url).map_err(|error| format!("invalid REDIS_URL: {error}"))?;
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|error| format!("Redis is unreachable: {error}"))?;
+    let payload = serde_json::to_string(&Envelope {
+        origin: origin.to_owned(),
+        event,
+    })
+    .map_err(|error| error.to_string())?;
+    redis::cmd("PUBLISH")
+        .arg(CHANNEL)
+        .arg(payload)
+        .query_async::<i64>(&mut connection)
+        .await
+        .map(|_| ())
+        .map_err(|error| format!("Redis refused the event: {error}"))
+}

@@ -1,4 +1,4 @@
-//! The `crm` command line: `serve`, `migrate`, `create-admin`, `config print-default`.
+//! The `crm` command line: `serve`, `migrate`, `create-admin`, `accounts …`, `config print-default`.
 
 use std::io::{BufRead, IsTerminal};
 
@@ -58,6 +58,13 @@ pub enum Command {
         /// Settings (the password may come from CRM_ADMIN_PASSWORD).
         #[command(flatten)]
         settings: Settings,
+    },
+    /// List personal and bot accounts; start, stop, restart or sync personal accounts (alongside a running
+    /// server, through its database).
+    Accounts {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::accounts_cli::AccountsCommand,
     },
     /// Inspect the configuration.
     Config {
@@ -164,6 +171,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await?;
             Ok(())
         }
+        Command::Accounts { command } => crate::accounts_cli::run(command).await,
         Command::Config {
             command: ConfigCommand::PrintDefault,
         } => {

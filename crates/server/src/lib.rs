@@ -1,6 +1,7 @@
 //! The `crm` server: configuration, logging, the command line, and the wiring of store, bus, jobs and web into
 //! one process. `main.rs` only calls [`cli::run`].
 
+pub mod accounts_cli;
 pub mod app;
 pub mod bootstrap;
 pub mod cli;

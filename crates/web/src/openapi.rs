@@ -35,7 +35,7 @@ impl Modify for TokenAuth {
         personal::remove, personal::authenticate, personal::resend_code, personal::verify_otp, personal::qr_login,
         chats::list, chats::retrieve, chats::mark_as_read, chats::assign, chats::unassign,
         messages::list, messages::retrieve, messages::by_chat, messages::send_message, messages::reply, messages::retry,
-        media::file, media::download_media, media::upload,
+        media::file, media::fetch, media::download_media, media::upload,
         webhook::by_path, webhook::by_token,
     ),
     components(schemas(crate::error::ErrorBody)),

@@ -303,3 +303,102 @@ async fn a_production_database_without_secret_key_refuses_to_start() {
         "an unparsable DEBUG is an error, not truthy:\n{text}"
     );
 }
+
+#[tokio::test]
+async fn accounts_can_be_listed_started_and_stopped_from_the_command_line() {
+    const KEY: &str = "command-line-secret-key-long-enough";
+    let dir = tempfile::tempdir().unwrap();
+    let with_key = |mut command: Command| {
+        command.env("SECRET_KEY", KEY);
+        command
+    };
+    let mut command = crm(dir.path());
+    command.arg("migrate");
+    let (ok, text) = output(with_key(command)).await;
+    assert!(ok, "{text}");
+
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("data/crm.sqlite3").display()
+    );
+    let store = crm_store::Store::connect(
+        &url,
+        &crm_store::connect::PoolSettings::default(),
+        crm_core::secrets::SecretBox::new(KEY, &[]),
+    )
+    .await
+    .unwrap();
+    let account = crm_store::repo::personal::upsert(
+        &store,
+        crm_store::repo::personal::NewPersonal {
+            name: "Support phone".into(),
+            phone_number: "+491701234567".into(),
+            api_id: 1,
+            api_hash: crm_core::secrets::Sensitive("0123456789abcdef0123456789abcdef".into()),
+            include_groups: false,
+            include_channels: false,
+        },
+    )
+    .await
+    .unwrap();
+    use crm_core::personal::SessionVault;
+    crm_store::repo::personal::StoredSessions::new(store.clone())
+        .save(account.id, b"session".to_vec())
+        .await
+        .unwrap();
+
+    for args in [
+        &["accounts", "--help"][..],
+        &["accounts", "list", "--help"],
+        &["accounts", "start", "--help"],
+        &["accounts", "stop", "--help"],
+        &["accounts", "restart", "--help"],
+        &["accounts", "sync", "--help"],
+    ] {
+        let mut command = crm(dir.path());
+        command.args(args);
+        let (ok, text) = output(command).await;
+        assert!(ok && text.contains("Usage: crm accounts"), "{args:?}:\n{text}");
+    }
+
+    let mut command = crm(dir.path());
+    command.args(["accounts", "start", &account.id.to_string()]);
+    let (ok, text) = output(with_key(command)).await;
+    assert!(ok && text.contains("started"), "{text}");
+    let row = crm_store::repo::accounts::find(&store, account.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.enabled, "start records the intent the servers follow");
+
+    let mut command = crm(dir.path());
+    command.args(["accounts", "list"]);
+    let (ok, text) = output(with_key(command)).await;
+    assert!(ok, "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("Support phone"))
+        .expect("the account is listed");
+    assert!(line.contains("personal") && line.contains("yes"), "{line}");
+
+    let mut command = crm(dir.path());
+    command.args(["accounts", "stop", "--all"]);
+    let (ok, text) = output(with_key(command)).await;
+    assert!(ok && text.contains("stopped"), "{text}");
+    let row = crm_store::repo::accounts::find(&store, account.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!row.enabled);
+    assert_eq!(row.status, "stopped");
+
+    let mut command = crm(dir.path());
+    command.args(["accounts", "stop", "999"]);
+    let (ok, text) = output(with_key(command)).await;
+    assert!(!ok && text.contains("no personal account 999"), "{text}");
+
+    let mut command = crm(dir.path());
+    command.args(["accounts", "sync"]);
+    let (ok, text) = output(with_key(command)).await;
+    assert!(!ok && text.contains("without Redis"), "{text}");
+}

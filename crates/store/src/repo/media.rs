@@ -197,3 +197,33 @@ pub async fn find_unsent_upload(
     }
     Ok(query.one(store.db()).await?)
 }
+
+/// Largest file Telegram lets a personal account download (a premium account's upload limit).
+pub const MAX_ON_DEMAND_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+/// Queues a download again on request, without the automatic size limit: for a file of a personal account that
+/// was too large, or failed. False if the file is not in one of those states (already stored or pending).
+pub async fn fetch_on_demand(store: &Store, id: i64, account_id: i64) -> StoreResult<bool> {
+    use sea_orm::TransactionTrait;
+    use sea_orm::sea_query::Expr;
+    let txn = store.db().begin().await?;
+    let reset = media_files::Entity::update_many()
+        .col_expr(media_files::Column::Status, Expr::value(PENDING))
+        .col_expr(media_files::Column::Error, Expr::value(Option::<String>::None))
+        .col_expr(media_files::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(media_files::Column::Id.eq(id))
+        .filter(media_files::Column::Status.is_in([TOO_LARGE, FAILED]))
+        .exec(&txn)
+        .await?;
+    if reset.rows_affected == 1 {
+        let mut job = NewJob::now(
+            DOWNLOAD_MEDIA,
+            json!({ "media_file_id": id, "max_bytes": MAX_ON_DEMAND_BYTES }),
+        )
+        .pinned_to(account_id);
+        job.max_attempts = 8;
+        jobs::enqueue(&txn, job).await?;
+    }
+    txn.commit().await?;
+    Ok(reset.rows_affected == 1)
+}

@@ -115,3 +115,22 @@ pub async fn timeline_page(
     )
     .await
 }
+
+/// The account a stored message came through.
+pub async fn account_of(
+    store: &Store,
+    message_id: i64,
+) -> StoreResult<Option<crate::entity::accounts::Model>> {
+    let Some(message) = messages::Entity::find_by_id(message_id).one(store.db()).await? else {
+        return Ok(None);
+    };
+    let Some(chat) = crate::entity::chats::Entity::find_by_id(message.chat_id)
+        .one(store.db())
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(crate::entity::accounts::Entity::find_by_id(chat.account_id)
+        .one(store.db())
+        .await?)
+}

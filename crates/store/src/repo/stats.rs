@@ -36,6 +36,7 @@ pub async fn system_counts(store: &Store) -> StoreResult<SystemCounts> {
         .select_only()
         .column(accounts::Column::Status)
         .column_as(accounts::Column::Id.count(), "count")
+        .filter(accounts::Column::RemovedAt.is_null())
         .group_by(accounts::Column::Status)
         .into_model::<StatusCount>()
         .all(db)

@@ -100,7 +100,11 @@ async fn serve(state: &AppState, row: media_files::Model) -> ApiResult<Response>
                 .map_or_else(|| "unknown size".to_owned(), |s| format!("{s} bytes"));
             return Err(unavailable(
                 "media_too_large",
-                format!("The file is too large to download through the Bot API ({size})."),
+                format!(
+                    "The file is too large to download automatically ({size}); files of personal accounts can be \
+                     fetched with POST /api/media/{}/fetch/.",
+                    row.id
+                ),
             ));
         }
         _ => {
@@ -295,6 +299,59 @@ pub async fn upload(
             file_name,
             file_size: size,
             content_type: sniffed.content_type,
+        }),
+    ))
+}
+
+/// The answer to an on-demand fetch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FetchQueued {
+    /// `pending`: the download is queued; `message_updated` follows when it is stored or fails.
+    pub status: &'static str,
+    /// The file.
+    pub media_file_id: i64,
+}
+
+/// Fetches a file a personal account did not download automatically (over `MEDIA_AUTO_DOWNLOAD_MAX_SIZE`, or
+/// failed before): the download is queued on the instance connected to the account.
+#[utoipa::path(post, path = "/api/media/{id}/fetch/", tag = "media", params(("id" = i64, Path)), security(("token" = [])),
+    responses((status = 202, body = FetchQueued), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn fetch(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<i64>,
+) -> ApiResult<(StatusCode, Json<FetchQueued>)> {
+    let row = media_repo::find(&state.store, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("File"))?;
+    if !may_read(&state, &caller, &row).await? {
+        return Err(ApiError::not_found("File"));
+    }
+    let account = match row.message_id {
+        Some(message_id) => message_repo::account_of(&state.store, message_id).await?,
+        None => None,
+    };
+    let Some(account) =
+        account.filter(|a| a.account_type == crm_core::account::AccountType::Personal.as_str())
+    else {
+        return Err(ApiError::invalid(
+            "not_fetchable",
+            "Only files received by personal accounts can be fetched on demand.",
+        ));
+    };
+    if !media_repo::fetch_on_demand(&state.store, id, account.id).await? {
+        return Err(unavailable(
+            "media_not_fetchable",
+            "The file is already stored or being downloaded.".into(),
+        ));
+    }
+    state.job_waker.notify_one();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(FetchQueued {
+            status: "pending",
+            media_file_id: id,
         }),
     ))
 }

@@ -93,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/messages/{id}/retry/", post(messages::retry))
         .route("/api/messages/{id}/download_media/", get(media::download_media))
         .route("/api/media/{id}/", get(media::file))
+        .route("/api/media/{id}/fetch/", post(media::fetch))
         .route(
             "/api/upload/",
             post(media::upload).layer(DefaultBodyLimit::max(settings.max_upload_bytes + 64 * 1024)),

@@ -1,0 +1,228 @@
+//! `crm accounts …`: list personal and bot accounts and start, stop, restart or sync personal accounts from the
+//! command line, against the database a running server uses. Commands change the admin's intent in the
+//! database, which every instance's supervisor follows within seconds; with Redis configured they are also
+//! announced at once.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use crm_bus::redis_bus::publish_once;
+use crm_core::account::{AccountStatus, AccountType};
+use crm_core::event::{AccountAction, Event};
+use crm_store::Store;
+use crm_store::entity::accounts;
+use crm_store::repo::{leases, personal};
+
+use crate::app::open_store;
+use crate::config::Settings;
+
+/// `crm accounts …`.
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// List every account with its status and the instance connected to it.
+    List {
+        /// Settings (the database to read).
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Start personal accounts: they are connected by one instance and stay connected.
+    Start(Selection),
+    /// Stop personal accounts: they are disconnected and stay stopped.
+    Stop(Selection),
+    /// Disconnect personal accounts and connect them again.
+    Restart(Selection),
+    /// Make every connected personal account catch up on missed updates now.
+    Sync {
+        /// Settings (the database, and Redis to reach the running instances).
+        #[command(flatten)]
+        settings: Settings,
+    },
+}
+
+/// Which accounts a command is about.
+#[derive(Debug, Args)]
+pub struct Selection {
+    /// The account id.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub id: Option<i64>,
+    /// Every personal account.
+    #[arg(long)]
+    pub all: bool,
+    /// Settings (the database, and Redis to reach the running instances).
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// How long a stop waits for the connected instance to let go.
+const DISCONNECT_WAIT: Duration = Duration::from_secs(60);
+
+/// Tells the running instances at once, through Redis when it is configured (they follow the database anyway).
+struct Announcer {
+    redis: Option<String>,
+    origin: String,
+}
+
+impl Announcer {
+    fn new(settings: &Settings) -> Self {
+        Self {
+            redis: settings.redis(),
+            origin: format!("{}-cli", settings.instance_id()),
+        }
+    }
+
+    async fn announce(&self, account_id: Option<i64>, action: AccountAction) -> anyhow::Result<()> {
+        let Some(url) = &self.redis else {
+            return Ok(());
+        };
+        publish_once(url, &self.origin, Event::AccountControl { account_id, action })
+            .await
+            .map_err(anyhow::Error::msg)
+    }
+}
+
+async fn selected(store: &Store, selection: &Selection) -> anyhow::Result<Vec<accounts::Model>> {
+    let everyone = personal::all_personal(store).await?;
+    let chosen: Vec<_> = everyone
+        .into_iter()
+        .filter(|a| a.removed_at.is_none())
+        .filter(|a| selection.all || Some(a.id) == selection.id)
+        .collect();
+    if chosen.is_empty() {
+        match selection.id {
+            Some(id) => bail!("there is no personal account {id}"),
+            None => println!("there are no personal accounts"),
+        }
+    }
+    Ok(chosen)
+}
+
+async fn wait_disconnected(store: &Store, account_id: i64) -> anyhow::Result<()> {
+    let lease = personal::connection_lease(account_id);
+    let started = Instant::now();
+    while let Some(holder) = leases::holder(store, &lease).await? {
+        if started.elapsed() > DISCONNECT_WAIT {
+            bail!("account {account_id} is still connected by {holder}; is that instance stuck?");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(())
+}
+
+async fn start(store: &Store, account: &accounts::Model) -> anyhow::Result<bool> {
+    if !personal::has_session(account) {
+        println!(
+            "account {}: not logged in; log in through the API first",
+            account.id
+        );
+        return Ok(false);
+    }
+    personal::set_enabled(store, account.id, true).await?;
+    if [AccountStatus::Error.as_str(), AccountStatus::Stopped.as_str()].contains(&account.status.as_str()) {
+        personal::set_status(store, account.id, AccountStatus::Inactive).await?;
+    }
+    println!("account {}: started", account.id);
+    Ok(true)
+}
+
+async fn stop(store: &Store, account: &accounts::Model) -> anyhow::Result<()> {
+    personal::set_enabled(store, account.id, false).await?;
+    print!("account {}: stopping…", account.id);
+    wait_disconnected(store, account.id).await?;
+    println!(" stopped");
+    Ok(())
+}
+
+/// Runs an accounts command.
+pub async fn run(command: AccountsCommand) -> anyhow::Result<()> {
+    match command {
+        AccountsCommand::List { settings } => {
+            let store = open_store(&settings).await?;
+            list(&store).await
+        }
+        AccountsCommand::Start(selection) => {
+            let store = open_store(&selection.settings).await?;
+            let announcer = Announcer::new(&selection.settings);
+            for account in selected(&store, &selection).await? {
+                if start(&store, &account).await? {
+                    announcer.announce(Some(account.id), AccountAction::Start).await?;
+                }
+            }
+            Ok(())
+        }
+        AccountsCommand::Stop(selection) => {
+            let store = open_store(&selection.settings).await?;
+            let announcer = Announcer::new(&selection.settings);
+            let chosen = selected(&store, &selection).await?;
+            for account in &chosen {
+                personal::set_enabled(&store, account.id, false).await?;
+                announcer.announce(Some(account.id), AccountAction::Stop).await?;
+            }
+            for account in &chosen {
+                stop(&store, account).await?;
+            }
+            Ok(())
+        }
+        AccountsCommand::Restart(selection) => {
+            let store = open_store(&selection.settings).await?;
+            for account in selected(&store, &selection).await? {
+                if !personal::has_session(&account) {
+                    println!(
+                        "account {}: not logged in; log in through the API first",
+                        account.id
+                    );
+                    continue;
+                }
+                stop(&store, &account).await?;
+                start(&store, &account).await?;
+            }
+            Ok(())
+        }
+        AccountsCommand::Sync { settings } => {
+            let store = open_store(&settings).await?;
+            let announcer = Announcer::new(&settings);
+            if announcer.redis.is_none() {
+                bail!(
+                    "without Redis the running server cannot be reached; the server catches up on every \
+                     reconnect, so use `crm accounts restart --all`, or POST /api/sync/"
+                );
+            }
+            let connected = personal::all_personal(&store)
+                .await?
+                .into_iter()
+                .filter(|a| a.enabled && a.removed_at.is_none())
+                .count();
+            announcer.announce(None, AccountAction::Sync).await?;
+            println!("sync triggered for {connected} enabled personal account(s)");
+            Ok(())
+        }
+    }
+}
+
+async fn list(store: &Store) -> anyhow::Result<()> {
+    let accounts = crm_store::repo::accounts::list(store, 1, 10_000)
+        .await
+        .context("cannot list accounts")?;
+    println!(
+        "{:>5}  {:<8}  {:<24}  {:<17}  {:<7}  {:<20}  last error",
+        "id", "type", "name", "status", "enabled", "connected by"
+    );
+    for account in accounts.items {
+        let holder = if account.account_type == AccountType::Personal.as_str() {
+            leases::holder(store, &personal::connection_lease(account.id)).await?
+        } else {
+            None
+        };
+        println!(
+            "{:>5}  {:<8}  {:<24}  {:<17}  {:<7}  {:<20}  {}",
+            account.id,
+            account.account_type,
+            account.name.chars().take(24).collect::<String>(),
+            account.status,
+            if account.enabled { "yes" } else { "no" },
+            holder.unwrap_or_else(|| "-".into()),
+            account.last_error.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
