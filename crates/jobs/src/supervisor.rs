@@ -130,26 +130,34 @@ impl AccountSupervisor {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut commands = self.bus.subscribe();
         let mut running: HashMap<i64, Running> = HashMap::new();
-        loop {
+        let mut rescan = tokio::time::interval(self.settings.scan_every);
+        rescan.reset();
+        'scan: loop {
             running.retain(|_, account| !account.task.is_finished());
             self.connect_idle(&mut running, &shutdown).await;
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                _ = tokio::time::sleep(self.settings.scan_every) => {}
-                command = commands.recv() => match command {
-                    Ok(Event::AccountControl { account_id, action }) => {
-                        for (id, account) in &running {
-                            if account_id.is_none_or(|wanted| wanted == *id) {
-                                let _ = account.control.send(action);
+            // Wait for the next scan, handing admin commands to the accounts meanwhile; other events on the bus
+            // (there are many) do not cause a scan.
+            loop {
+                tokio::select! {
+                    _ = shutdown.changed() => break 'scan,
+                    _ = rescan.tick() => continue 'scan,
+                    command = commands.recv() => match command {
+                        Ok(Event::AccountControl { account_id, action }) => {
+                            for (id, account) in &running {
+                                if account_id.is_none_or(|wanted| wanted == *id) {
+                                    let _ = account.control.send(action);
+                                }
+                            }
+                            if matches!(action, AccountAction::Start | AccountAction::Restart) {
+                                continue 'scan;
                             }
                         }
-                    }
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                        commands = self.bus.subscribe();
-                    }
-                },
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                            commands = self.bus.subscribe();
+                        }
+                    },
+                }
             }
         }
         for (_, account) in running {

@@ -388,6 +388,10 @@ async fn qr_login_with_cloud_password(database: TestDatabase) {
     assert_eq!(created.body["status"], "inactive");
     let id = created.body["id"].as_i64().unwrap();
 
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/ws/messages/?token={admin}", app.address))
+            .await
+            .expect("the WebSocket opens");
     let shown = app
         .post(&format!("/api/accounts/{id}/qr_login/"), Some(&admin), json!({}))
         .await;
@@ -399,7 +403,16 @@ async fn qr_login_with_cloud_password(database: TestDatabase) {
     assert!(svg.contains("<svg") && svg.contains("</svg>"), "an SVG image");
     assert!(shown.body["expires_at"].as_str().is_some());
 
+    let pushed = account_event(&mut socket, |e| e["qr"]["login_url"].is_string()).await;
+    assert_eq!(
+        pushed["qr"]["login_url"], shown.body["login_url"],
+        "the code is pushed to admins"
+    );
+    assert!(pushed["qr"]["qr_svg"].as_str().unwrap().contains("<svg"));
+
     app.telegram.scan_qr(id, PHONE);
+    let asked = account_event(&mut socket, |e| e["account"]["status"] == "password_required").await;
+    assert_eq!(asked["account"]["id"], id);
     status_becomes(&app, &admin, id, "password_required").await;
     let done = app
         .post(
@@ -409,8 +422,30 @@ async fn qr_login_with_cloud_password(database: TestDatabase) {
         )
         .await;
     assert_eq!(done.body["status"], "authenticated", "{}", done.body);
+    account_event(&mut socket, |e| e["account"]["status"] == "active").await;
     status_becomes(&app, &admin, id, "active").await;
     app.stop().await;
+}
+
+/// The next `account_status` frame accepted by `wanted` (bounded wait).
+async fn account_event(
+    socket: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    wanted: impl Fn(&Value) -> bool,
+) -> Value {
+    use futures::StreamExt;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(15), socket.next())
+            .await
+            .expect("an account_status event within 15 s")
+            .expect("the socket is open")
+            .expect("a valid frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+            let event: Value = serde_json::from_str(text.as_str()).unwrap();
+            if event["type"] == "account_status" && wanted(&event) {
+                return event;
+            }
+        }
+    }
 }
 
 async fn a_connected_account_collects_everything_it_should(database: TestDatabase) {
