@@ -71,7 +71,8 @@ async fn bots_are_connected_with_their_token_checked_and_hidden(database: TestDa
             json!({"name": "X", "account_type": "personal"}),
         )
         .await;
-    assert_eq!(personal.body["code"], "use_login_flow");
+    assert_eq!(personal.status, StatusCode::BAD_REQUEST);
+    assert_eq!(personal.body["code"], "phone_invalid", "a personal account needs its phone and credentials");
     app.bot_api.add_bot(
         "7001002005:AAAnotherBotThatTelegramIsSlowFor_xyzw",
         7001002005,
