@@ -23,5 +23,7 @@ mod mapping;
 mod outgoing;
 mod pool;
 mod session;
+#[cfg(test)]
+mod session_backends;
 
 pub use gateway::{GatewaySettings, GrammersGateway};
