@@ -72,7 +72,10 @@ async fn bots_are_connected_with_their_token_checked_and_hidden(database: TestDa
         )
         .await;
     assert_eq!(personal.status, StatusCode::BAD_REQUEST);
-    assert_eq!(personal.body["code"], "phone_invalid", "a personal account needs its phone and credentials");
+    assert_eq!(
+        personal.body["code"], "phone_invalid",
+        "a personal account needs its phone and credentials"
+    );
     app.bot_api.add_bot(
         "7001002005:AAAnotherBotThatTelegramIsSlowFor_xyzw",
         7001002005,
