@@ -270,6 +270,10 @@ impl AccountSupervisor {
             let ended = match connected {
                 Ok((connection, profile)) => {
                     failures = 0;
+                    if self.wanted(account_id).await.is_none() {
+                        // Stopped or removed while connecting.
+                        break;
+                    }
                     if let Err(error) = personal::complete_connect(&self.store, account_id, &profile).await {
                         tracing::warn!(account_id, %error, "profile not saved");
                     }
@@ -323,8 +327,26 @@ impl AccountSupervisor {
                 }
             }
         }
+        if !*shutdown.borrow() {
+            self.settle_status(account_id).await;
+        }
         let _ = leases::release(&self.store, &name, &self.settings.instance, held).await;
         tracing::info!(account_id, "personal account disconnected");
+    }
+
+    /// After a connection ended for good: an account an admin stopped shows `stopped`, whatever a reconnect in
+    /// flight wrote meanwhile.
+    async fn settle_status(&self, account_id: i64) {
+        let Ok(Some(account)) = crm_store::repo::accounts::find(&self.store, account_id).await else {
+            return;
+        };
+        let live = [
+            AccountStatus::Active.as_str(),
+            AccountStatus::Reconnecting.as_str(),
+        ];
+        if !account.enabled && live.contains(&account.status.as_str()) {
+            self.status(account_id, AccountStatus::Stopped).await;
+        }
     }
 
     /// Receives and stores updates until the connection ends, renewing the lease and watching for stalls.

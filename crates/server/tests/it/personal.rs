@@ -736,6 +736,32 @@ async fn drops_stalls_and_revocations_are_survived_or_reported(database: TestDat
         ]
     );
 
+    // A failed reconnect is retried with backoff; a long flood wait parks the account until it is over.
+    let before = app.telegram.connects(id);
+    app.telegram
+        .fail_next_connect(id, UserError::Network("connection refused".into()));
+    app.telegram.drop_connection(id);
+    eventually("a reconnect after the failed one", || async {
+        (app.telegram.connects(id) > before).then_some(())
+    })
+    .await;
+    status_becomes(&app, &admin, id, "active").await;
+    app.telegram
+        .fail_next_connect(id, UserError::FloodWait(Duration::from_secs(3600)));
+    app.telegram.drop_connection(id);
+    let waiting = status_becomes(&app, &admin, id, "error").await;
+    assert_eq!(waiting["error_code"], "flood_wait");
+    let retry_at: chrono::DateTime<Utc> = serde_json::from_value(waiting["retry_at"].clone()).unwrap();
+    assert!(
+        retry_at > Utc::now() + chrono::Duration::minutes(55),
+        "{retry_at}"
+    );
+    let started = app
+        .post(&format!("/api/accounts/{id}/start/"), Some(&admin), json!({}))
+        .await;
+    assert_eq!(started.status, StatusCode::OK, "an admin may retry at once");
+    status_becomes(&app, &admin, id, "active").await;
+
     app.telegram.revoke(id);
     let failed = status_becomes(&app, &admin, id, "error").await;
     assert_eq!(failed["error_code"], "session_revoked");
@@ -790,6 +816,54 @@ async fn life_cycle_and_operations(database: TestDatabase) {
         .post("/api/system/control/", Some(&admin), json!({"action": "explode"}))
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    // A second account is not disturbed when the first one is restarted.
+    app.telegram.add_user(
+        "+491709999999",
+        FakeUser {
+            user_id: 555_000_999,
+            first_name: "Boris".into(),
+            password: None,
+            hint: None,
+        },
+    );
+    let second = app
+        .post(
+            "/api/accounts/authenticate/",
+            Some(&admin),
+            json!({"phone_number": "+491709999999", "api_id": 12345, "api_hash": API_HASH}),
+        )
+        .await;
+    let second_id = second.body["account_id"].as_i64().unwrap();
+    let code = app.telegram.code_for(second_id).unwrap();
+    app.post(
+        &format!("/api/accounts/{second_id}/verify_otp/"),
+        Some(&admin),
+        json!({"otp_code": code}),
+    )
+    .await;
+    status_becomes(&app, &admin, second_id, "active").await;
+    let connects = app.telegram.connects(id);
+    let restarted_one = app
+        .post(&format!("/api/accounts/{id}/restart/"), Some(&admin), json!({}))
+        .await;
+    assert_eq!(restarted_one.status, StatusCode::OK);
+    eventually("the restart", || async {
+        (app.telegram.connects(id) > connects).then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.telegram.connects(second_id),
+        1,
+        "the other account stayed connected"
+    );
+    app.post(
+        &format!("/api/accounts/{second_id}/stop/"),
+        Some(&admin),
+        json!({}),
+    )
+    .await;
+    status_becomes(&app, &admin, second_id, "stopped").await;
+
     let connects = app.telegram.connects(id);
     let restarted = app.post("/api/system/control/", Some(&admin), json!({})).await;
     assert_eq!(restarted.body["status"], "restarted", "{}", restarted.body);
@@ -814,8 +888,9 @@ async fn life_cycle_and_operations(database: TestDatabase) {
             json!({"action": "start_all"}),
         )
         .await;
-    assert_eq!(start_all.body["accounts"], 1);
+    assert_eq!(start_all.body["accounts"], 2, "every logged-in account");
     status_becomes(&app, &admin, id, "active").await;
+    status_becomes(&app, &admin, second_id, "active").await;
 
     let sync = app.post("/api/sync/", Some(&operator), json!({})).await;
     assert_eq!(sync.status, StatusCode::OK);
