@@ -236,10 +236,14 @@ pub struct CollectScope {
     pub include_channels: bool,
 }
 
-/// A live connection of one personal account. Dropping it disconnects.
+/// A live connection of one personal account. Dropping it disconnects in the background; [`Connection::close`]
+/// disconnects and waits until the socket is closed and the session saved, so the account can be connected
+/// again (here or elsewhere) without two connections overlapping.
 pub trait Connection: Send + Sync {
     /// The next update; an error means the connection is unusable and must be rebuilt.
     fn next_update(&self) -> BoxFuture<'_, Result<ReceivedUpdate, UserError>>;
+    /// Disconnects and waits until the connection is gone and the session saved. Later calls do nothing.
+    fn close(&self) -> BoxFuture<'_, ()>;
     /// Records that every update up to `checkpoint` is stored, so a reconnect resumes after it.
     fn checkpoint(&self, checkpoint: Checkpoint) -> BoxFuture<'_, Result<(), UserError>>;
     /// A cheap round trip proving the connection is alive (used by the watchdog).

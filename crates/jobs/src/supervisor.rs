@@ -272,6 +272,7 @@ impl AccountSupervisor {
                     failures = 0;
                     if self.wanted(account_id).await.is_none() {
                         // Stopped or removed while connecting.
+                        connection.close().await;
                         break;
                     }
                     if let Err(error) = personal::complete_connect(&self.store, account_id, &profile).await {
@@ -288,6 +289,8 @@ impl AccountSupervisor {
                         .pump(account_id, held, &connection, &mut commands, &mut shutdown)
                         .await;
                     self.connected.remove(account_id);
+                    // Closed before any reconnect, so one session is never connected twice.
+                    connection.close().await;
                     ended
                 }
                 Err(error) => Ended::Broken(error),
@@ -428,6 +431,8 @@ impl AccountSupervisor {
             }
         };
         reader.abort();
+        // The reader holds the connection; wait until it let go before the caller closes it.
+        let _ = reader.await;
         ended
     }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use crm_bus::redis_bus::publish_once;
-use crm_core::account::{AccountStatus, AccountType};
+use crm_core::account::AccountType;
 use crm_core::event::{AccountAction, Event};
 use crm_store::Store;
 use crm_store::entity::accounts;
@@ -117,10 +117,7 @@ async fn start(store: &Store, account: &accounts::Model) -> anyhow::Result<bool>
         );
         return Ok(false);
     }
-    personal::set_enabled(store, account.id, true).await?;
-    if [AccountStatus::Error.as_str(), AccountStatus::Stopped.as_str()].contains(&account.status.as_str()) {
-        personal::set_status(store, account.id, AccountStatus::Inactive).await?;
-    }
+    personal::start(store, account).await?;
     println!("account {}: started", account.id);
     Ok(true)
 }

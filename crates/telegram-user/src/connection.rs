@@ -451,6 +451,18 @@ impl Connection for GrammersConnection {
         Box::pin(self.next())
     }
 
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            for task in &self.tasks {
+                task.abort();
+            }
+            self.pool.stop().await;
+            if let Err(error) = self.session.flush().await {
+                warn!(%error, "saving the Telegram session on disconnect failed");
+            }
+        })
+    }
+
     fn checkpoint(&self, checkpoint: Checkpoint) -> BoxFuture<'_, Result<(), UserError>> {
         Box::pin(self.apply_checkpoint(checkpoint))
     }

@@ -18,7 +18,7 @@ pub struct Pool {
     /// The pool handle (with the session it runs over).
     pub handle: SenderPoolFatHandle,
     updates: Option<mpsc::Receiver<UpdatesLike>>,
-    runner: Option<JoinHandle<()>>,
+    runner: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Pool {
@@ -31,7 +31,7 @@ impl Pool {
             client,
             handle: pool.handle,
             updates: Some(pool.updates),
-            runner: Some(runner),
+            runner: std::sync::Mutex::new(Some(runner)),
         }
     }
 
@@ -41,9 +41,20 @@ impl Pool {
     }
 
     /// Stops the runner and waits until it has let go of the session.
-    pub async fn shutdown(mut self) {
+    pub async fn shutdown(self) {
+        self.stop().await;
+    }
+
+    /// Stops the runner and waits until it has closed its connections and let go of the session; later calls
+    /// return at once.
+    pub async fn stop(&self) {
         self.handle.quit();
-        if let Some(runner) = self.runner.take() {
+        let runner = self
+            .runner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(runner) = runner {
             // A runner that panicked has stopped all the same.
             let _ = runner.await;
         }

@@ -610,6 +610,10 @@ impl FakeConnection {
 }
 
 impl Connection for FakeConnection {
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move { self.fake.close_live(self.account_id, self.generation) })
+    }
+
     fn next_update(&self) -> BoxFuture<'_, Result<ReceivedUpdate, UserError>> {
         Box::pin(async move {
             let missed = self

@@ -147,10 +147,12 @@ pub async fn set_status(store: &Store, account_id: i64, status: AccountStatus) -
     Ok(())
 }
 
-/// A finished login: the profile, no pending login, not running until started (`enabled` stays as it was,
-/// and an account that was enabled is connected by the supervisor at once).
-pub async fn complete_login(store: &Store, account_id: i64, profile: &Profile) -> StoreResult<()> {
-    accounts::Entity::update_many()
+/// Sets the profile columns of an account update.
+fn with_profile(
+    update: sea_orm::UpdateMany<accounts::Entity>,
+    profile: &Profile,
+) -> sea_orm::UpdateMany<accounts::Entity> {
+    update
         .col_expr(
             accounts::Column::TelegramUserId,
             Expr::value(profile.telegram_user_id),
@@ -161,6 +163,12 @@ pub async fn complete_login(store: &Store, account_id: i64, profile: &Profile) -
         )
         .col_expr(accounts::Column::LastName, Expr::value(profile.last_name.clone()))
         .col_expr(accounts::Column::Username, Expr::value(profile.username.clone()))
+}
+
+/// A finished login: the profile, no pending login, enabled (the supervisor connects it at once), `inactive`
+/// until it is connected.
+pub async fn complete_login(store: &Store, account_id: i64, profile: &Profile) -> StoreResult<()> {
+    with_profile(accounts::Entity::update_many(), profile)
         .col_expr(
             accounts::Column::PendingCodeHashSealed,
             Expr::value(Option::<String>::None),
@@ -171,7 +179,7 @@ pub async fn complete_login(store: &Store, account_id: i64, profile: &Profile) -
         )
         .col_expr(
             accounts::Column::Status,
-            Expr::value(AccountStatus::Stopped.as_str()),
+            Expr::value(AccountStatus::Inactive.as_str()),
         )
         .col_expr(accounts::Column::Enabled, Expr::value(true))
         .col_expr(accounts::Column::LastError, Expr::value(Option::<String>::None))
@@ -396,17 +404,7 @@ pub fn scope(account: &accounts::Model) -> CollectScope {
 
 /// A connection came up: status `active`, no error, the profile as Telegram reports it now.
 pub async fn complete_connect(store: &Store, account_id: i64, profile: &Profile) -> StoreResult<()> {
-    accounts::Entity::update_many()
-        .col_expr(
-            accounts::Column::TelegramUserId,
-            Expr::value(profile.telegram_user_id),
-        )
-        .col_expr(
-            accounts::Column::FirstName,
-            Expr::value(profile.first_name.clone()),
-        )
-        .col_expr(accounts::Column::LastName, Expr::value(profile.last_name.clone()))
-        .col_expr(accounts::Column::Username, Expr::value(profile.username.clone()))
+    with_profile(accounts::Entity::update_many(), profile)
         .filter(accounts::Column::Id.eq(account_id))
         .exec(store.db())
         .await?;
@@ -508,4 +506,14 @@ pub async fn purge(store: &Store, account_id: i64) -> StoreResult<()> {
 /// The name of the lease held by the instance connected to personal account `account_id`.
 pub fn connection_lease(account_id: i64) -> String {
     format!("personal:{account_id}")
+}
+
+/// An admin's start: the account is enabled and, if it was stopped or failed, marked `inactive` so the
+/// supervisor connects it at once (without waiting for an error's retry time).
+pub async fn start(store: &Store, account: &accounts::Model) -> StoreResult<()> {
+    set_enabled(store, account.id, true).await?;
+    if [AccountStatus::Error.as_str(), AccountStatus::Stopped.as_str()].contains(&account.status.as_str()) {
+        set_status(store, account.id, AccountStatus::Inactive).await?;
+    }
+    Ok(())
 }

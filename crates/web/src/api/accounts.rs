@@ -552,6 +552,31 @@ async fn set_bot_status(state: &AppState, id: i64, status: AccountStatus) -> Api
     Ok(account)
 }
 
+/// A life-cycle change asked by an admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Switch {
+    Start,
+    Stop,
+    Restart,
+}
+
+async fn switch(state: &AppState, id: i64, switch: Switch) -> ApiResult<AccountOut> {
+    let account = find(state, id).await?;
+    if account.account_type == AccountType::Personal.as_str() {
+        return match switch {
+            Switch::Start => crate::api::personal::start(state, &account).await,
+            Switch::Stop => crate::api::personal::stop(state, &account).await,
+            Switch::Restart => crate::api::personal::restart(state, &account).await,
+        };
+    }
+    let status = if switch == Switch::Stop {
+        AccountStatus::Stopped
+    } else {
+        AccountStatus::Active
+    };
+    set_bot_status(state, id, status).await
+}
+
 /// Starts an account. A bot's webhook is accepted again and, in polling intake, it is polled; a personal account
 /// is connected by one instance and stays connected until stopped.
 #[utoipa::path(post, path = "/api/accounts/{id}/start/", tag = "accounts", params(("id" = i64, Path)), security(("token" = [])),
@@ -562,11 +587,7 @@ pub async fn start(
     _admin: Admin,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<AccountOut>> {
-    let account = find(&state, id).await?;
-    if account.account_type == AccountType::Personal.as_str() {
-        return Ok(Json(crate::api::personal::start(&state, &account).await?));
-    }
-    Ok(Json(set_bot_status(&state, id, AccountStatus::Active).await?))
+    switch(&state, id, Switch::Start).await.map(Json)
 }
 
 /// Stops an account. A bot's webhook answers 403 (Telegram keeps the updates and retries) and polling pauses; a
@@ -578,11 +599,7 @@ pub async fn stop(
     _admin: Admin,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<AccountOut>> {
-    let account = find(&state, id).await?;
-    if account.account_type == AccountType::Personal.as_str() {
-        return Ok(Json(crate::api::personal::stop(&state, &account).await?));
-    }
-    Ok(Json(set_bot_status(&state, id, AccountStatus::Stopped).await?))
+    switch(&state, id, Switch::Stop).await.map(Json)
 }
 
 /// Restarts an account: a personal account disconnects and connects again (and is started if it was stopped); a
@@ -595,9 +612,5 @@ pub async fn restart(
     _admin: Admin,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<AccountOut>> {
-    let account = find(&state, id).await?;
-    if account.account_type == AccountType::Personal.as_str() {
-        return Ok(Json(crate::api::personal::restart(&state, &account).await?));
-    }
-    Ok(Json(set_bot_status(&state, id, AccountStatus::Active).await?))
+    switch(&state, id, Switch::Restart).await.map(Json)
 }

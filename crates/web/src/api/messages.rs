@@ -447,12 +447,14 @@ pub async fn retry(
             message: "Only a failed outgoing message can be retried.".into(),
         }));
     }
-    state.job_waker.notify_one();
+    // Read back and announced before the runner is woken, so the answer and the events show `queued` before
+    // the runner's `sent`.
     let message = message_repo::find_visible(&state.store, viewer(&caller), id)
         .await?
         .ok_or_else(|| ApiError::not_found("Message"))?;
     let shaped = shaped_one(&state, message).await?;
     crate::events::publish_message(&state, "message_updated", &shaped).await;
+    state.job_waker.notify_one();
     Ok(Json(shaped))
 }
 

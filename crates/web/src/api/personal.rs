@@ -59,6 +59,33 @@ pub struct LoginStep {
     pub account: AccountOut,
 }
 
+impl LoginStep {
+    /// A step with only a status and a message.
+    fn plain(account: AccountOut, status: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            account_id: account.id,
+            status,
+            message: message.into(),
+            code_type: None,
+            next_type: None,
+            timeout: None,
+            hint: None,
+            account,
+        }
+    }
+
+    /// A step after Telegram sent a code.
+    fn code(account: AccountOut, status: &'static str, sent: CodeSent) -> Self {
+        Self {
+            message: code_message(&sent),
+            code_type: Some(sent.code_type),
+            next_type: sent.next_type,
+            timeout: sent.timeout,
+            ..Self::plain(account, status, String::new())
+        }
+    }
+}
+
 /// A phone login request (the predecessor's contract).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -265,16 +292,11 @@ pub async fn authenticate(
     if let Some(existing) = personal::find_by_phone(&state.store, &phone).await?
         && is_logged_in(&existing)
     {
-        return Ok(Json(LoginStep {
-            account_id: existing.id,
-            status: "already_authenticated",
-            message: "Account is already authenticated".into(),
-            code_type: None,
-            next_type: None,
-            timeout: None,
-            hint: None,
-            account: shaped(&state, existing)?,
-        }));
+        return Ok(Json(LoginStep::plain(
+            shaped(&state, existing)?,
+            "already_authenticated",
+            "Account is already authenticated",
+        )));
     }
     let account = personal::upsert(
         &state.store,
@@ -298,16 +320,7 @@ pub async fn authenticate(
     personal::begin_phone_login(&state.store, account.id, &sent.phone_code_hash, &sent.code_type).await?;
     audit_login(&state, &admin, &address, account.id, "account.login_started").await?;
     let account = announce(&state, account.id).await?;
-    Ok(Json(LoginStep {
-        account_id: account.id,
-        status: "otp_required",
-        message: code_message(&sent),
-        code_type: Some(sent.code_type),
-        next_type: sent.next_type,
-        timeout: sent.timeout,
-        hint: None,
-        account,
-    }))
+    Ok(Json(LoginStep::code(account, "otp_required", sent)))
 }
 
 /// Asks Telegram to deliver the login code again, switching to the next delivery type.
@@ -336,16 +349,7 @@ pub async fn resend_code(
         .map_err(ApiError::Telegram)?;
     personal::begin_phone_login(&state.store, id, &sent.phone_code_hash, &sent.code_type).await?;
     let account = announce(&state, id).await?;
-    Ok(Json(LoginStep {
-        account_id: id,
-        status: "otp_resent",
-        message: code_message(&sent),
-        code_type: Some(sent.code_type),
-        next_type: sent.next_type,
-        timeout: sent.timeout,
-        hint: None,
-        account,
-    }))
+    Ok(Json(LoginStep::code(account, "otp_resent", sent)))
 }
 
 /// The login code, the cloud password, or both.
@@ -387,30 +391,22 @@ async fn finish_login(state: &AppState, account_id: i64, outcome: LoginOutcome) 
             personal::complete_login(&state.store, account_id, &profile).await?;
             command(state, Some(account_id), AccountAction::Start);
             let account = announce(state, account_id).await?;
-            Ok(LoginStep {
-                account_id,
-                status: "authenticated",
-                message: "Account successfully authenticated; it connects now.".into(),
-                code_type: None,
-                next_type: None,
-                timeout: None,
-                hint: None,
+            Ok(LoginStep::plain(
                 account,
-            })
+                "authenticated",
+                "Account successfully authenticated; it connects now.",
+            ))
         }
         LoginOutcome::PasswordRequired { hint } => {
             personal::set_status(&state.store, account_id, AccountStatus::PasswordRequired).await?;
             let account = announce(state, account_id).await?;
             Ok(LoginStep {
-                account_id,
-                status: "password_required",
-                message: "This account has a cloud password; send it as `password` to finish the login."
-                    .into(),
-                code_type: None,
-                next_type: None,
-                timeout: None,
                 hint,
-                account,
+                ..LoginStep::plain(
+                    account,
+                    "password_required",
+                    "This account has a cloud password; send it as `password` to finish the login.",
+                )
             })
         }
     }
@@ -631,10 +627,7 @@ pub async fn start(state: &AppState, account: &accounts::Model) -> ApiResult<Acc
             message: "This account is not logged in; log in with a code or a QR code first.".into(),
         }));
     }
-    personal::set_enabled(&state.store, account.id, true).await?;
-    if [AccountStatus::Error.as_str(), AccountStatus::Stopped.as_str()].contains(&account.status.as_str()) {
-        personal::set_status(&state.store, account.id, AccountStatus::Inactive).await?;
-    }
+    personal::start(&state.store, account).await?;
     command(state, Some(account.id), AccountAction::Start);
     announce(state, account.id).await
 }
