@@ -32,6 +32,10 @@ pub struct GatewaySettings {
     pub system_version: String,
     /// Application version shown in the list of active sessions.
     pub app_version: String,
+    /// Test builds only: the auth key every overridden data centre without one is given, so the client
+    /// skips the RSA key exchange against a local test peer that knows the same key.
+    #[cfg(feature = "test-peer")]
+    pub preshared_auth_key: Option<[u8; 256]>,
 }
 
 impl Default for GatewaySettings {
@@ -41,11 +45,22 @@ impl Default for GatewaySettings {
             device_model: "omnichannel-crm".to_owned(),
             system_version: "server".to_owned(),
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
+            #[cfg(feature = "test-peer")]
+            preshared_auth_key: None,
         }
     }
 }
 
 impl GatewaySettings {
+    /// Test builds only: gives `session` the pre-shared auth key (see [`Self::preshared_auth_key`]).
+    #[cfg(feature = "test-peer")]
+    pub(crate) fn preshare(&self, session: &DbSession) -> Result<(), crate::session::SessionError> {
+        match self.preshared_auth_key {
+            Some(key) => session.preshare_auth_key(key),
+            None => Ok(()),
+        }
+    }
+
     /// The grammers connection parameters of these settings.
     pub(crate) fn connection_params(&self) -> ConnectionParams {
         ConnectionParams {
@@ -93,6 +108,8 @@ impl GrammersGateway {
         if !matches!(session.self_user()?, Some(PeerInfo::User { .. })) || !session.has_home_auth_key()? {
             return Err(UserError::SessionRevoked);
         }
+        #[cfg(feature = "test-peer")]
+        self.settings.preshare(&session)?;
         let mut pool = Pool::start(
             Arc::clone(&session),
             account.credentials.api_id,

@@ -3,8 +3,12 @@
 
 use std::net::SocketAddr;
 
+use std::sync::Arc;
+
+use crm::app::GatewayFactory;
 use crm::{Application, Settings};
 use crm_store::Store;
+use crm_telegram_user::{GatewaySettings, GrammersGateway};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -80,11 +84,49 @@ pub async fn spawn_app_full(
     telegram: FakeTelegram,
     adjust: impl FnOnce(&mut Settings),
 ) -> TestApp {
+    let world = telegram.clone();
+    let gateway: GatewayFactory = Box::new(move |vault| world.gateway(vault));
+    spawn(database, bot_api, telegram, gateway, adjust).await
+}
+
+/// Starts the app on `database` with its real MTProto gateway (grammers) connected to the test peer at `peer`
+/// (its address and pre-shared auth key). `TestApp::telegram` is then unused.
+pub async fn spawn_app_on_peer(
+    database: TestDatabase,
+    peer: &crate::mtproto::MtprotoPeer,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
+    spawn(
+        database,
+        FakeBotApi::start().await,
+        FakeTelegram::new(),
+        peer_gateway(peer),
+        adjust,
+    )
+    .await
+}
+
+/// The real gateway pointed at the test peer, with the peer's auth key pre-shared.
+pub fn peer_gateway(peer: &crate::mtproto::MtprotoPeer) -> GatewayFactory {
+    let settings = GatewaySettings {
+        dc_override: Some(peer.address()),
+        preshared_auth_key: Some(peer.auth_key()),
+        ..GatewaySettings::default()
+    };
+    Box::new(move |vault| Arc::new(GrammersGateway::new(vault, settings)))
+}
+
+async fn spawn(
+    database: TestDatabase,
+    bot_api: FakeBotApi,
+    telegram: FakeTelegram,
+    gateway: GatewayFactory,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
     let mut settings = test_settings(&database, &database.url);
     settings.telegram_bot_api_url = bot_api.base_url.clone();
     adjust(&mut settings);
-    let world = telegram.clone();
-    let app = Application::build_with(settings, Box::new(move |vault| world.gateway(vault)))
+    let app = Application::build_with(settings, gateway)
         .await
         .expect("the app builds");
     let address = app.local_addr().expect("bound");
@@ -238,12 +280,28 @@ pub struct IsolatedApp {
 }
 
 impl IsolatedApp {
-    /// Starts an instance over `database_url` (an existing, migrated or empty database) with its data under
-    /// `data_dir`, talking to `telegram`, after `adjust` changed its settings.
+    /// Starts an instance over `database` (migrated or empty) with its data under `data_dir`, talking to the
+    /// scripted `telegram`, after `adjust` changed its settings.
     pub async fn start(
         database: &TestDatabase,
         data_dir: &str,
         telegram: FakeTelegram,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
+        Self::start_with(
+            database,
+            data_dir,
+            Box::new(move |vault| telegram.gateway(vault)),
+            adjust,
+        )
+        .await
+    }
+
+    /// Like [`IsolatedApp::start`], with personal accounts going through `gateway`.
+    pub async fn start_with(
+        database: &TestDatabase,
+        data_dir: &str,
+        gateway: GatewayFactory,
         adjust: impl FnOnce(&mut Settings),
     ) -> Self {
         let mut settings = test_settings(database, &database.url);
@@ -257,7 +315,7 @@ impl IsolatedApp {
             .expect("a runtime for the instance");
         let (bound, address) = oneshot::channel();
         runtime.spawn(async move {
-            let app = Application::build_with(settings, Box::new(move |vault| telegram.gateway(vault)))
+            let app = Application::build_with(settings, gateway)
                 .await
                 .expect("the app builds");
             let _ = bound.send(app.local_addr().expect("bound"));

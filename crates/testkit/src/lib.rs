@@ -11,6 +11,7 @@ pub mod database;
 pub mod fake_bot_api;
 pub mod fake_telegram;
 pub mod fixtures;
+pub mod mtproto;
 pub mod process;
 pub mod proxy;
 
