@@ -11,6 +11,9 @@ use tokio::task::JoinHandle;
 
 use crate::session::DbSession;
 
+/// How long a runner may take to quit on its own before it is aborted.
+const QUIT_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// A sender pool whose runner is spawned on the current tokio runtime.
 pub struct Pool {
     /// The client sharing the pool.
@@ -54,9 +57,14 @@ impl Pool {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
-        if let Some(runner) = runner {
-            // A runner that panicked has stopped all the same.
-            let _ = runner.await;
+        if let Some(mut runner) = runner {
+            // The runner only sees the request to quit between network operations; one stuck on a dead socket
+            // is aborted, which closes the socket.
+            if tokio::time::timeout(QUIT_GRACE, &mut runner).await.is_err() {
+                runner.abort();
+                // A runner that panicked or was aborted has stopped all the same.
+                let _ = runner.await;
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ mod cluster;
 mod forwarding;
 mod health;
 mod media;
+mod mtproto;
 mod operators;
 mod outbox;
 mod personal;

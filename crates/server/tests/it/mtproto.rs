@@ -1,0 +1,509 @@
+//! End to end through the real MTProto code: `crm`'s API, WebSocket and job runner, with the real grammers client
+//! connected over TCP to the local MTProto test peer (`crm_testkit::mtproto`). SQLite and MariaDB.
+
+use std::time::Duration;
+
+use crm_testkit::app::spawn_app_on_peer;
+use crm_testkit::mtproto::{MediaKind, MtprotoPeer, PushedMedia};
+use crm_testkit::{TestApp, TestBackend, TestDatabase, eventually};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const OWNER: i64 = 5_550_001;
+const OWNER_PHONE: &str = "+491705550001";
+const CUSTOMER: i64 = 7_770_002;
+const API_HASH: &str = "0123456789abcdef0123456789abcdef";
+
+/// Runs `story` on SQLite and, when configured, MariaDB.
+macro_rules! on_sqlite_and_mariadb {
+    ($($story:ident),* $(,)?) => {
+        $(
+            mod $story {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    crm_testkit::database::run_story(crm_testkit::TestBackend::Sqlite, super::$story).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql() {
+                    crm_testkit::database::run_story(crm_testkit::TestBackend::MySql, super::$story).await;
+                }
+            }
+        )*
+    };
+}
+
+on_sqlite_and_mariadb!(
+    phone_login_with_resend_and_cloud_password,
+    qr_login_with_cloud_password,
+    messages_media_history_and_replies_travel_both_ways,
+    drops_stalls_flood_waits_and_revocation
+);
+
+async fn peer(password: Option<(&str, &str)>) -> MtprotoPeer {
+    let peer = MtprotoPeer::start().await.expect("the peer listens");
+    peer.add_user(OWNER, OWNER_PHONE, "Olga", password);
+    peer.add_user(CUSTOMER, "+491707770002", "Carl", None);
+    peer
+}
+
+async fn app(database: TestDatabase, peer: &MtprotoPeer) -> TestApp {
+    spawn_app_on_peer(database, peer, |settings| {
+        settings.account_lease_secs = 4;
+        settings.account_watchdog_secs = 2;
+    })
+    .await
+}
+
+async fn account(app: &TestApp, admin: &str, id: i64) -> Value {
+    app.get(&format!("/api/accounts/{id}/"), Some(admin)).await.body
+}
+
+async fn status_becomes(app: &TestApp, admin: &str, id: i64, status: &str) -> Value {
+    eventually(&format!("account {id} to become {status}"), || async {
+        let account = account(app, admin, id).await;
+        (account["status"] == status).then_some(account)
+    })
+    .await
+}
+
+/// Logs the owner in by phone code through the API (no cloud password); returns the account id.
+async fn log_in(app: &TestApp, admin: &str, peer: &MtprotoPeer) -> i64 {
+    let started = app
+        .post(
+            "/api/accounts/authenticate/",
+            Some(admin),
+            json!({"phone_number": OWNER_PHONE, "api_id": 12345, "api_hash": API_HASH}),
+        )
+        .await;
+    assert_eq!(started.body["status"], "otp_required", "{}", started.body);
+    let id = started.body["account_id"].as_i64().unwrap();
+    let verified = app
+        .post(
+            &format!("/api/accounts/{id}/verify_otp/"),
+            Some(admin),
+            json!({"otp_code": peer.login_code().unwrap()}),
+        )
+        .await;
+    assert_eq!(verified.body["status"], "authenticated", "{}", verified.body);
+    status_becomes(app, admin, id, "active").await;
+    id
+}
+
+/// The customer's chat messages, oldest first, once `ready` accepts them.
+async fn customer_messages(
+    app: &TestApp,
+    admin: &str,
+    what: &str,
+    ready: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    eventually(what, || async {
+        let chats = app.get("/api/chats/?page=1", Some(admin)).await.body;
+        let chat = chats["results"]
+            .as_array()?
+            .iter()
+            .find(|c| c["telegram_id"] == CUSTOMER)?
+            .clone();
+        let path = format!("/api/messages/by_chat/?chat_id={}", chat["id"]);
+        let mut messages = app.get(&path, Some(admin)).await.body["results"]
+            .as_array()?
+            .clone();
+        messages.sort_by_key(|m| m["telegram_id"].as_i64());
+        ready(&messages).then_some(messages)
+    })
+    .await
+}
+
+fn assert_clean(peer: &MtprotoPeer) {
+    assert_eq!(
+        peer.duplicate_connections(),
+        0,
+        "never two connections on one key"
+    );
+    let refused: Vec<_> = peer
+        .service_events()
+        .into_iter()
+        .filter(|e| e.starts_with("refused"))
+        .collect();
+    assert!(refused.is_empty(), "the peer refused packets: {refused:?}");
+}
+
+async fn phone_login_with_resend_and_cloud_password(database: TestDatabase) {
+    let peer = peer(Some(("correct horse", "the usual"))).await;
+    let app = app(database, &peer).await;
+    let admin = app.admin_token().await;
+    let started = app
+        .post(
+            "/api/accounts/authenticate/",
+            Some(&admin),
+            json!({"phone_number": OWNER_PHONE, "api_id": 12345, "api_hash": API_HASH}),
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.body);
+    assert_eq!(started.body["status"], "otp_required");
+    let id = started.body["account_id"].as_i64().unwrap();
+    let first = peer.login_code().unwrap();
+    let resent = app
+        .post(
+            &format!("/api/accounts/{id}/resend_code/"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(resent.body["status"], "otp_resent", "{}", resent.body);
+    let code = peer.login_code().unwrap();
+    assert_ne!(code, first, "a resend issues a new code");
+    let asked = app
+        .post(
+            &format!("/api/accounts/{id}/verify_otp/"),
+            Some(&admin),
+            json!({"otp_code": code}),
+        )
+        .await;
+    assert_eq!(asked.body["status"], "password_required", "{}", asked.body);
+    assert_eq!(asked.body["hint"], "the usual");
+    let wrong = app
+        .post(
+            &format!("/api/accounts/{id}/verify_otp/"),
+            Some(&admin),
+            json!({"password": "nope"}),
+        )
+        .await;
+    assert_eq!(
+        wrong.body["code"], "password_invalid",
+        "the SRP check refuses a wrong password"
+    );
+    let done = app
+        .post(
+            &format!("/api/accounts/{id}/verify_otp/"),
+            Some(&admin),
+            json!({"password": "correct horse"}),
+        )
+        .await;
+    assert_eq!(done.body["status"], "authenticated", "{}", done.body);
+    assert_eq!(done.body["account"]["telegram_user_id"], OWNER);
+    let active = status_becomes(&app, &admin, id, "active").await;
+    assert_eq!(active["first_name"], "Olga");
+    assert_eq!(peer.authorized(), Some(OWNER));
+    assert_clean(&peer);
+    app.stop().await;
+}
+
+async fn qr_login_with_cloud_password(database: TestDatabase) {
+    let peer = peer(Some(("pw", "hint"))).await;
+    let app = app(database, &peer).await;
+    let admin = app.admin_token().await;
+    let created = app
+        .post(
+            "/api/accounts/",
+            Some(&admin),
+            json!({"name": "QR", "account_type": "personal", "phone_number": OWNER_PHONE, "api_id": 12345, "api_hash": API_HASH}),
+        )
+        .await;
+    let id = created.body["id"].as_i64().unwrap();
+    let shown = app
+        .post(&format!("/api/accounts/{id}/qr_login/"), Some(&admin), json!({}))
+        .await;
+    assert_eq!(shown.body["status"], "qr_required", "{}", shown.body);
+    assert!(
+        shown.body["login_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("tg://login?token=")
+    );
+    assert!(peer.qr_token_shown());
+    peer.scan_qr(OWNER);
+    status_becomes(&app, &admin, id, "password_required").await;
+    let done = app
+        .post(
+            &format!("/api/accounts/{id}/verify_otp/"),
+            Some(&admin),
+            json!({"password": "pw"}),
+        )
+        .await;
+    assert_eq!(done.body["status"], "authenticated", "{}", done.body);
+    status_becomes(&app, &admin, id, "active").await;
+    assert_clean(&peer);
+    app.stop().await;
+}
+
+async fn messages_media_history_and_replies_travel_both_ways(database: TestDatabase) {
+    let peer = peer(None).await;
+    let earlier = peer.customer_writes(OWNER, CUSTOMER, "written before the login");
+    let app = app(database, &peer).await;
+    let admin = app.admin_token().await;
+    let id = log_in(&app, &admin, &peer).await;
+    customer_messages(&app, &admin, "the imported history", |m| {
+        m.iter().any(|m| m["telegram_id"] == earlier)
+    })
+    .await;
+
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/ws/messages/?token={admin}", app.address))
+            .await
+            .unwrap();
+    let live = peer.customer_writes(OWNER, CUSTOMER, "hello, live");
+    let pushed = next_of(&mut socket, "new_message").await;
+    assert_eq!(pushed["message"]["text"], "hello, live");
+    assert_eq!(pushed["message"]["telegram_id"], live);
+
+    let photo = b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00test-photo".to_vec();
+    let photo_id = peer.customer_sends_media(
+        OWNER,
+        CUSTOMER,
+        PushedMedia {
+            kind: MediaKind::Photo,
+            bytes: photo.clone(),
+            file_name: String::new(),
+            mime_type: "image/jpeg".into(),
+            caption: "our photo".into(),
+        },
+    );
+    let messages = customer_messages(&app, &admin, "the photo, downloaded", |m| {
+        m.iter()
+            .any(|m| m["telegram_id"] == photo_id && m["media"]["status"] == "stored")
+    })
+    .await;
+    let stored = messages.iter().find(|m| m["telegram_id"] == photo_id).unwrap();
+    let file = app
+        .client
+        .get(app.url(stored["media"]["url"].as_str().unwrap()))
+        .header("Authorization", format!("Token {admin}"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(file.as_ref(), photo.as_slice(), "the bytes the customer sent");
+
+    let own = peer.owner_writes_elsewhere(OWNER, CUSTOMER, "from my phone");
+    let messages = customer_messages(&app, &admin, "the owner's own message", |m| {
+        m.iter().any(|m| m["telegram_id"] == own)
+    })
+    .await;
+    assert_eq!(
+        messages.iter().find(|m| m["telegram_id"] == own).unwrap()["direction"],
+        "out"
+    );
+
+    // A reply with a photo reaches the peer once.
+    let upload = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDRreply".to_vec())
+            .file_name("reply.png"),
+    );
+    let uploaded: Value = app
+        .client
+        .post(app.url("/api/upload/"))
+        .header("Authorization", format!("Token {admin}"))
+        .multipart(upload)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let inbound_id = messages.iter().find(|m| m["telegram_id"] == live).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let reply = app
+        .post(
+            &format!("/api/messages/{inbound_id}/reply/"),
+            Some(&admin),
+            json!({"text": "here you are", "file_id": uploaded["id"]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let sent = app
+        .message_reaching(&admin, reply.body["id"].as_i64().unwrap(), "sent")
+        .await;
+    let delivered = peer.sent();
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(delivered[0].peer_id, CUSTOMER);
+    assert_eq!(delivered[0].text, "here you are");
+    assert!(
+        delivered[0]
+            .media
+            .as_deref()
+            .is_some_and(|m| m.ends_with(b"IHDRreply"))
+    );
+    assert_eq!(sent["telegram_id"], delivered[0].message_id);
+    let _ = id;
+    assert_clean(&peer);
+    app.stop().await;
+}
+
+async fn drops_stalls_flood_waits_and_revocation(database: TestDatabase) {
+    let peer = peer(None).await;
+    let app = app(database, &peer).await;
+    let admin = app.admin_token().await;
+    let id = log_in(&app, &admin, &peer).await;
+
+    peer.drop_connections();
+    let during_drop = peer.customer_writes(OWNER, CUSTOMER, "while the socket was down");
+    peer.set_stalled(true);
+    let during_stall = peer.customer_writes(OWNER, CUSTOMER, "into a silent connection");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    peer.set_stalled(false);
+    let messages = customer_messages(&app, &admin, "both messages, once", |m| {
+        m.iter().any(|m| m["telegram_id"] == during_drop)
+            && m.iter().any(|m| m["telegram_id"] == during_stall)
+    })
+    .await;
+    assert_eq!(messages.len(), 2, "nothing twice: {messages:?}");
+
+    peer.flood_next_send(3600);
+    let chat_id = messages[0]["chat_id"].as_i64().unwrap();
+    let waiting = app
+        .post(
+            &format!("/api/chats/{chat_id}/send_message/"),
+            Some(&admin),
+            json!({"text": "later"}),
+        )
+        .await;
+    let waiting_id = waiting.body["id"].as_i64().unwrap();
+    let job = eventually("the job rescheduled by FLOOD_WAIT", || async {
+        use sea_orm::EntityTrait;
+        let jobs = crm_store::entity::jobs::Entity::find()
+            .all(app.store.db())
+            .await
+            .unwrap();
+        jobs.into_iter()
+            .find(|j| j.payload["message_id"] == waiting_id && j.last_error.is_some())
+    })
+    .await;
+    assert!(job.run_at > chrono::Utc::now() + chrono::Duration::minutes(55));
+
+    peer.revoke_session();
+    let failed = status_becomes(&app, &admin, id, "error").await;
+    assert_eq!(failed["error_code"], "session_revoked");
+    assert_clean(&peer);
+    app.stop().await;
+}
+
+async fn next_of(
+    socket: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    kind: &str,
+) -> Value {
+    use futures::StreamExt;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(15), socket.next())
+            .await
+            .expect("a frame within 15 s")
+            .unwrap()
+            .unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+            let event: Value = serde_json::from_str(text.as_str()).unwrap();
+            if event["type"] == kind {
+                return event;
+            }
+        }
+    }
+}
+
+/// Two instances on MariaDB with the real client: the account is connected by one; killing it moves the account
+/// to the other, which catches up; the peer never sees two connections on the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_owner_hands_the_session_over_without_duplicates() {
+    let Some(database) = TestDatabase::create(TestBackend::MySql)
+        .await
+        .expect("test database")
+    else {
+        eprintln!("skipped: set CRM_TEST_MYSQL_URL to run this story");
+        return;
+    };
+    let peer = peer(None).await;
+    let named = |name: &'static str| move |s: &mut crm::Settings| s.instance_id = Some(name.into());
+    let a = crm_testkit::IsolatedApp::start_with(
+        &database,
+        "a",
+        crm_testkit::app::peer_gateway(&peer),
+        named("instance-a"),
+    )
+    .await;
+    let b = crm_testkit::IsolatedApp::start_with(
+        &database,
+        "b",
+        crm_testkit::app::peer_gateway(&peer),
+        named("instance-b"),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let post = |base: &str, path: &str, token: Option<&str>, body: Value| {
+        let mut request = client.post(format!("{base}{path}")).json(&body);
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Token {token}"));
+        }
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let token = post(
+        &a.base_url,
+        "/api/api-token-auth/",
+        None,
+        json!({"username": "admin", "password": crm_testkit::app::ADMIN_PASSWORD}),
+    )
+    .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let started = post(
+        &a.base_url,
+        "/api/accounts/authenticate/",
+        Some(&token),
+        json!({"phone_number": OWNER_PHONE, "api_id": 12345, "api_hash": API_HASH}),
+    )
+    .await;
+    let id = started["account_id"].as_i64().unwrap();
+    let verified = post(
+        &b.base_url,
+        &format!("/api/accounts/{id}/verify_otp/"),
+        Some(&token),
+        json!({"otp_code": peer.login_code().unwrap()}),
+    )
+    .await;
+    assert_eq!(verified["status"], "authenticated", "{verified}");
+    let store = crm_store::Store::connect(
+        &database.url,
+        &crm_store::connect::PoolSettings::default(),
+        crm_core::secrets::SecretBox::new(crm_testkit::app::SECRET_KEY, &[]),
+    )
+    .await
+    .unwrap();
+    let lease = crm_store::repo::personal::connection_lease(id);
+    let owner = eventually("one instance to connect", || async {
+        let holder = crm_store::repo::leases::holder(&store, &lease).await.unwrap()?;
+        (peer.open_connections() > 0).then_some(holder)
+    })
+    .await;
+    let (survivor, survivor_name) = if owner == "instance-a" {
+        a.kill();
+        (b, "instance-b")
+    } else {
+        b.kill();
+        (a, "instance-a")
+    };
+    let killed_at = std::time::Instant::now();
+    let meanwhile = peer.customer_writes(OWNER, CUSTOMER, "while the owner was dead");
+    eventually("the takeover", || async {
+        let holder = crm_store::repo::leases::holder(&store, &lease).await.unwrap();
+        (holder.as_deref() == Some(survivor_name)).then_some(())
+    })
+    .await;
+    assert!(killed_at.elapsed() < Duration::from_secs(30));
+    eventually("the message sent meanwhile", || async {
+        let chats = client
+            .get(format!("{}/api/chats/", survivor.base_url))
+            .header("Authorization", format!("Token {token}"))
+            .send()
+            .await
+            .ok()?
+            .json::<Value>()
+            .await
+            .ok()?;
+        (chats["results"][0]["last_message_preview"] == "while the owner was dead").then_some(())
+    })
+    .await;
+    let _ = meanwhile;
+    assert_clean(&peer);
+    survivor.kill();
+}
