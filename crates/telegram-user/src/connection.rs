@@ -15,6 +15,7 @@ use crm_core::personal::{
 };
 use grammers_mtsender::{UpdatesConfiguration, UpdatesReceiver};
 use grammers_session::Session as _;
+use grammers_session::types::PeerInfo;
 use grammers_session::updates::{State, UpdatesLike};
 use grammers_tl_types as tl;
 use tokio::sync::mpsc;
@@ -29,7 +30,7 @@ use crate::outgoing::{
     SendRequest, build_send_request, input_channel, input_media, input_peer, message_id, parse_sent,
 };
 use crate::pool::Pool;
-use crate::session::DbSession;
+use crate::session::{DbSession, channel_dialog_id};
 
 /// How often changed peers and update state are saved.
 const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
@@ -72,6 +73,19 @@ fn raw_message_date(message: &tl::enums::Message) -> i32 {
         tl::enums::Message::Empty(_) => 0,
         tl::enums::Message::Message(m) => m.date,
         tl::enums::Message::Service(m) => m.date,
+    }
+}
+
+/// The message of a new-message update.
+fn new_message(update: &tl::enums::Update) -> Option<&tl::types::Message> {
+    let message = match update {
+        tl::enums::Update::NewMessage(update) => &update.message,
+        tl::enums::Update::NewChannelMessage(update) => &update.message,
+        _ => return None,
+    };
+    match message {
+        tl::enums::Message::Message(message) => Some(message),
+        _ => None,
     }
 }
 
@@ -162,9 +176,100 @@ impl GrammersConnection {
         input_peer(dialog_id, self.session.peer_by_dialog_id(dialog_id)?)
     }
 
+    /// Whether `peer` came with the update's `batch`, is the account itself, or is in the session with what it
+    /// takes to write to it (an access hash; basic groups need none).
+    fn knows(&self, peer: &tl::enums::Peer, batch: &PeerIndex) -> Result<bool, UserError> {
+        if batch.contains(peer) {
+            return Ok(true);
+        }
+        let Some(dialog_id) = mapping::dialog_id(peer) else {
+            return Ok(true);
+        };
+        if dialog_id == self.self_id {
+            return Ok(true);
+        }
+        Ok(matches!(
+            self.session.peer_by_dialog_id(dialog_id)?,
+            Some(
+                PeerInfo::User { auth: Some(_), .. }
+                    | PeerInfo::Chat { .. }
+                    | PeerInfo::Channel { auth: Some(_), .. }
+            )
+        ))
+    }
+
+    /// The peers to map `update` with, when it is a new message whose chat or sender neither came with its
+    /// batch nor is in the session: Telegram's short updates (`updateShortMessage`, `updateShortChatMessage`)
+    /// carry no users, and a client that does not know them must fetch them, or the chat stays nameless and
+    /// cannot be answered (no access hash). The message is fetched again and its users and chats are cached.
+    /// `None` when nothing was missing, the message is out of scope, or the fetch failed (the update is then
+    /// mapped as it came, with a warning).
+    async fn complete_peers(
+        &self,
+        update: &tl::enums::Update,
+        batch: &PeerIndex,
+    ) -> Result<Option<PeerIndex>, UserError> {
+        let Some(message) = new_message(update) else {
+            return Ok(None);
+        };
+        let mut complete = true;
+        for peer in std::iter::once(&message.peer_id).chain(message.from_id.as_ref()) {
+            complete &= self.knows(peer, batch)?;
+        }
+        // Out-of-scope chats are not delivered: fetching for them would only spend requests.
+        if complete || mapping::map_update(update, batch, self.scope, self.self_id, Utc::now()).is_none() {
+            return Ok(None);
+        }
+        let id = vec![tl::types::InputMessageId { id: message.id }.into()];
+        let answer = match &message.peer_id {
+            tl::enums::Peer::Channel(channel) => {
+                // Channels have their own message ids, asked for with the channel's access hash.
+                let known = channel_dialog_id(channel.channel_id)
+                    .and_then(|dialog_id| self.resolve(dialog_id).ok())
+                    .and_then(|peer| input_channel(&peer));
+                let Some(channel) = known else {
+                    return Ok(None);
+                };
+                self.invoke(&tl::functions::channels::GetMessages { channel, id })
+                    .await
+            }
+            // Private chats and basic groups share the account's one message id space.
+            tl::enums::Peer::User(_) | tl::enums::Peer::Chat(_) => {
+                self.invoke(&tl::functions::messages::GetMessages { id }).await
+            }
+        };
+        match answer {
+            Ok(answer) => {
+                let (_, users, chats) = unpack_messages(answer);
+                self.session.cache_raw_peers(&users, &chats)?;
+                let mut peers = batch.clone();
+                peers.extend(&users, &chats);
+                Ok(Some(peers))
+            }
+            Err(error) => {
+                warn!(
+                    %error,
+                    message_id = message.id,
+                    "fetching the unknown chat or sender of a new message failed; it is delivered without them"
+                );
+                Ok(None)
+            }
+        }
+    }
+
     async fn next(&self) -> Result<ReceivedUpdate, UserError> {
         let mut stream = self.stream.lock().await;
         loop {
+            // The update stays buffered while its peers are fetched, so a cancelled call loses nothing.
+            let completed = match stream.buffer.front() {
+                Some((update, _, peers)) => self.complete_peers(update, peers).await?,
+                None => None,
+            };
+            if let Some(completed) = completed
+                && let Some(front) = stream.buffer.front_mut()
+            {
+                front.2 = Arc::new(completed);
+            }
             if let Some((update, state, peers)) = stream.buffer.pop_front() {
                 stream.pending.merge(Position::of(&state));
                 let mapped = mapping::map_update(&update, &peers, self.scope, self.self_id, Utc::now());
@@ -616,6 +721,50 @@ mod tests {
                 .iter()
                 .any(|peer| peer["id"] == 42)
         );
+    }
+
+    #[tokio::test]
+    async fn a_short_message_whose_sender_cannot_be_fetched_is_still_delivered() {
+        let (connection, feed, _vault) = fed_connection(CollectScope::default()).await;
+        let short = tl::types::UpdateShortMessage {
+            out: false,
+            mentioned: false,
+            media_unread: false,
+            silent: false,
+            id: 9,
+            user_id: 43,
+            message: "first contact".to_owned(),
+            pts: 1,
+            pts_count: 1,
+            date: 1_700_000_000,
+            fwd_from: None,
+            via_bot_id: None,
+            reply_to: None,
+            entities: None,
+            ttl_period: None,
+        };
+        feed.send(UpdatesLike::Updates(tl::enums::Updates::UpdateShortMessage(
+            short,
+        )))
+        .await
+        .unwrap();
+
+        // Nothing answers on this connection's port: the fetch of user 43 fails and the message comes as it is.
+        let received = tokio::time::timeout(Duration::from_secs(30), connection.next_update())
+            .await
+            .expect("the update is not held back")
+            .unwrap();
+        match &received.update {
+            PersonalUpdate::Inbound(InboundEvent::NewMessage(message)) => {
+                assert_eq!(message.telegram_message_id, 9);
+                assert_eq!(message.chat.peer_id, 43);
+                assert_eq!(message.chat.first_name, None);
+                assert_eq!(message.text.as_deref(), Some("first contact"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(received.checkpoint.is_some());
+        assert!(connection.resolve(43).is_err());
     }
 
     #[tokio::test]

@@ -3,13 +3,14 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crm_core::personal::{
     AccountHandle, BoxFuture, CodeSent, CollectScope, Connection, LoginOutcome, Profile, QrProgress,
     SessionVault, UserError, UserGateway,
 };
 use crm_core::secrets::Sensitive;
-use grammers_mtsender::ConnectionParams;
+use grammers_mtsender::{AutoSleep, ConnectionParams};
 use grammers_session::types::PeerInfo;
 use grammers_tl_types as tl;
 
@@ -62,12 +63,22 @@ impl GatewaySettings {
     }
 
     /// The grammers connection parameters of these settings.
+    ///
+    /// A `FLOOD_WAIT` reaches the caller at once (only a zero wait is retried, at once): grammers' default
+    /// policy sleeps through waits of up to a minute inside the call, which would hold sends and logins that
+    /// long and hide the wait from the outbox and the login API (they reschedule, or answer with the wait).
+    /// grammers' single retry after an I/O error stays: it makes a send whose answer was lost come out right
+    /// (same `random_id`, so Telegram answers with the first message).
     pub(crate) fn connection_params(&self) -> ConnectionParams {
         ConnectionParams {
             device_model: self.device_model.clone(),
             system_version: self.system_version.clone(),
             app_version: self.app_version.clone(),
             use_ipv6: self.dc_override.is_some_and(|address| address.is_ipv6()),
+            retry_policy: Box::new(AutoSleep {
+                threshold: Duration::ZERO,
+                ..AutoSleep::default()
+            }),
             ..ConnectionParams::default()
         }
     }
@@ -199,6 +210,9 @@ mod tests {
     use super::*;
     use crate::session::tests::MemoryVault;
     use crm_core::personal::AppCredentials;
+    use grammers_mtsender::{InvocationError, RetryContext, RpcError};
+    use std::num::NonZeroU32;
+    use std::ops::ControlFlow;
 
     fn account() -> AccountHandle {
         AccountHandle {
@@ -300,6 +314,43 @@ mod tests {
         let stored = DbSession::load(vault, 7, None).await.unwrap();
         assert_eq!(stored.self_user().unwrap(), None);
         assert!(!stored.has_home_auth_key().unwrap());
+    }
+
+    fn retry(
+        params: &ConnectionParams,
+        error: InvocationError,
+        fail_count: u32,
+    ) -> ControlFlow<(), Duration> {
+        params.retry_policy.should_retry(&RetryContext {
+            fail_count: NonZeroU32::new(fail_count).unwrap(),
+            slept_so_far: Duration::ZERO,
+            error,
+        })
+    }
+
+    #[test]
+    fn flood_waits_reach_the_caller_and_an_io_error_is_retried_once() {
+        let params = GatewaySettings::default().connection_params();
+        for message in [
+            "FLOOD_WAIT_1",
+            "FLOOD_WAIT_42",
+            "SLOWMODE_WAIT_5",
+            "FLOOD_WAIT_3600",
+        ] {
+            let flood = InvocationError::Rpc(RpcError::from(tl::types::RpcError {
+                error_code: 420,
+                error_message: message.to_owned(),
+            }));
+            assert_eq!(retry(&params, flood, 1), ControlFlow::Break(()), "{message}");
+        }
+        let io = || InvocationError::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(matches!(retry(&params, io(), 1), ControlFlow::Continue(_)));
+        assert_eq!(retry(&params, io(), 2), ControlFlow::Break(()));
+        let other = InvocationError::Rpc(RpcError::from(tl::types::RpcError {
+            error_code: 400,
+            error_message: "PEER_ID_INVALID".to_owned(),
+        }));
+        assert_eq!(retry(&params, other, 1), ControlFlow::Break(()));
     }
 
     #[test]

@@ -31,7 +31,7 @@ struct ChatInfo {
 }
 
 /// Users and chats that came with an update or an answer, by bare id.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct PeerIndex {
     users: HashMap<i64, UserInfo>,
     chats: HashMap<i64, ChatInfo>,
@@ -50,9 +50,24 @@ impl PeerIndex {
     /// Indexes the users and chats of one update batch or answer.
     pub fn new(users: &[tl::enums::User], chats: &[tl::enums::Chat]) -> Self {
         let mut index = Self::default();
+        index.extend(users, chats);
+        index
+    }
+
+    /// Whether `peer` came with the batch or answer.
+    pub fn contains(&self, peer: &tl::enums::Peer) -> bool {
+        match peer {
+            tl::enums::Peer::User(user) => self.users.contains_key(&user.user_id),
+            tl::enums::Peer::Chat(chat) => self.chats.contains_key(&chat.chat_id),
+            tl::enums::Peer::Channel(channel) => self.channels.contains_key(&channel.channel_id),
+        }
+    }
+
+    /// Adds the users and chats of another answer (replacing what is known of the same peers).
+    pub fn extend(&mut self, users: &[tl::enums::User], chats: &[tl::enums::Chat]) {
         for user in users {
             if let tl::enums::User::User(user) = user {
-                index.users.insert(
+                self.users.insert(
                     user.id,
                     UserInfo {
                         first_name: non_empty(&user.first_name),
@@ -65,7 +80,7 @@ impl PeerIndex {
         for chat in chats {
             match chat {
                 tl::enums::Chat::Chat(chat) => {
-                    index.chats.insert(
+                    self.chats.insert(
                         chat.id,
                         ChatInfo {
                             chat_type: ChatType::Group,
@@ -75,7 +90,7 @@ impl PeerIndex {
                     );
                 }
                 tl::enums::Chat::Forbidden(chat) => {
-                    index.chats.insert(
+                    self.chats.insert(
                         chat.id,
                         ChatInfo {
                             chat_type: ChatType::Group,
@@ -85,7 +100,7 @@ impl PeerIndex {
                     );
                 }
                 tl::enums::Chat::Channel(channel) => {
-                    index.channels.insert(
+                    self.channels.insert(
                         channel.id,
                         ChatInfo {
                             chat_type: channel_type(
@@ -98,7 +113,7 @@ impl PeerIndex {
                     );
                 }
                 tl::enums::Chat::ChannelForbidden(channel) => {
-                    index.channels.insert(
+                    self.channels.insert(
                         channel.id,
                         ChatInfo {
                             chat_type: channel_type(channel.broadcast, channel.megagroup),
@@ -112,7 +127,6 @@ impl PeerIndex {
                 | tl::enums::Chat::CommunityForbidden(_) => {}
             }
         }
-        index
     }
 
     fn user_name(&self, id: i64) -> Option<String> {
@@ -1042,6 +1056,34 @@ pub(crate) mod tests {
             Some(PersonalUpdate::Inbound(InboundEvent::NewMessage(message))) => message,
             other => panic!("not a new message: {other:?}"),
         }
+    }
+
+    fn inbound_with(update: &tl::enums::Update, peers: &PeerIndex) -> InboundMessage {
+        match map_update(update, peers, all(), SELF_ID, DateTime::UNIX_EPOCH) {
+            Some(PersonalUpdate::Inbound(InboundEvent::NewMessage(message))) => message,
+            other => panic!("not a new message: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_index_extended_with_fetched_users_names_a_short_message_chat() {
+        let batch = PeerIndex::new(&[], &[]);
+        let short = new_message(message(3, peer_user(ANN), "hi"));
+        assert!(!batch.contains(&peer_user(ANN)));
+        assert_eq!(inbound_with(&short, &batch).chat.first_name, None);
+
+        let mut completed = batch.clone();
+        completed.extend(
+            &[user(ANN, "Ann", Some("Lee"), Some("ann"))],
+            &[group(GROUP, "Family")],
+        );
+        assert!(completed.contains(&peer_user(ANN)));
+        assert!(completed.contains(&tl::types::PeerChat { chat_id: GROUP }.into()));
+        assert!(!completed.contains(&peer_channel(CHANNEL)));
+        let chat = inbound_with(&short, &completed).chat;
+        assert_eq!(chat.first_name.as_deref(), Some("Ann"));
+        assert_eq!(chat.username.as_deref(), Some("ann"));
+        assert!(index().contains(&peer_channel(CHANNEL)));
     }
 
     #[test]

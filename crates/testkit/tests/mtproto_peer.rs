@@ -342,8 +342,7 @@ async fn flood_wait_on_send_is_retry_after() {
     peer.customer_writes(OWNER, CUSTOMER, "hi");
     next_message(connection.as_ref()).await;
 
-    // grammers' default retry policy (which the adapter keeps) sleeps through waits of up to 60 s inside the
-    // call; a longer one reaches the caller.
+    // A long wait reaches the caller like a short one (see `a_short_flood_wait_reaches_the_caller_at_once`).
     peer.flood_next_send(120);
     let result = connection.send(text(CUSTOMER, "too fast"), 1).await;
     assert!(
@@ -672,8 +671,9 @@ async fn a_send_whose_answer_is_lost_is_not_posted_twice() {
     let result = tokio::time::timeout(WAIT, connection.send(text(CUSTOMER, "did it go?"), 77))
         .await
         .expect("the send ends");
-    // grammers retries the call on a new connection after the I/O error (its default retry policy) with the
-    // same random_id, and gets the first call's answer: one message, and the caller learns its id.
+    // grammers retries the call once on a new connection after the I/O error (the adapter's retry policy keeps
+    // that from grammers' default) with the same random_id, and gets the first call's answer: one message, and
+    // the caller learns its id.
     let sent = result.unwrap();
     let at_peer = peer.sent();
     assert_eq!(at_peer.len(), 1);
@@ -787,11 +787,10 @@ async fn a_short_message_from_a_known_sender_arrives() {
 }
 
 /// Telegram sends most private text messages as `updateShortMessage`, without the sender's user. A first
-/// message from a new customer is then "incomplete" (<https://core.telegram.org/api/updates>: fetch the
-/// difference); the adapter maps it without the customer's access hash or name, so answering fails.
+/// message from a new customer is then "incomplete" (<https://core.telegram.org/api/updates>): the adapter
+/// fetches the message again (`messages.getMessages`) for the customer's name and access hash, so the chat is
+/// named and can be answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug in crm-telegram-user (see the MTProto peer report): a short message from an unseen \
-            sender leaves the chat without access hash, and replies fail with PeerUnavailable"]
 async fn a_short_message_from_a_new_sender_can_be_answered() {
     let peer = world(None).await;
     let gateway = gateway(&peer);
@@ -804,12 +803,44 @@ async fn a_short_message_from_a_new_sender_can_be_answered() {
     // Once the stream has caught up (the first update), later ones come from the socket.
     peer.customer_writes(OWNER, 3003, "someone else");
     next_message(connection.as_ref()).await;
+    let fetches = |peer: &MtprotoPeer| {
+        peer.calls()
+            .iter()
+            .filter(|call| *call == "messages.getMessages")
+            .count()
+    };
+    assert_eq!(
+        fetches(&peer),
+        0,
+        "a message that came with its users needs no fetch"
+    );
 
     let id = peer.customer_writes_short(OWNER, CUSTOMER, "first contact");
     let (message, _) = next_message(connection.as_ref()).await;
     assert_eq!(message.telegram_message_id, i64::from(id));
+    assert_eq!(message.chat.peer_id, CUSTOMER);
     assert_eq!(message.chat.first_name.as_deref(), Some("Carl"));
-    connection.send(text(CUSTOMER, "welcome"), 5).await.unwrap();
+    assert_eq!(message.text.as_deref(), Some("first contact"));
+    assert_eq!(fetches(&peer), 1);
+
+    let reply = connection.send(text(CUSTOMER, "welcome"), 5).await.unwrap();
+    let sent = peer.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].text, "welcome");
+    assert_eq!(i64::from(sent[0].message_id), reply.telegram_message_id);
+
+    // The customer is known now: their next short message is not fetched again (the reply itself comes back as
+    // an outgoing message first).
+    let thanks = peer.customer_writes_short(OWNER, CUSTOMER, "thanks");
+    loop {
+        let (message, _) = next_message(connection.as_ref()).await;
+        if message.telegram_message_id == i64::from(thanks) {
+            assert_eq!(message.chat.peer_id, CUSTOMER);
+            break;
+        }
+        assert_eq!(message.direction, Direction::Outbound, "{message:?}");
+    }
+    assert_eq!(fetches(&peer), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -842,11 +873,10 @@ async fn a_phone_number_of_another_data_centre_is_followed() {
     assert_eq!(peer.duplicate_connections(), 0);
 }
 
-/// grammers' default retry policy, which the adapter keeps, sleeps through a `FLOOD_WAIT` of up to 60 s
-/// inside the call: the send (and any other call) just takes longer, and `SendError::RetryAfter` only reaches
-/// the caller for longer waits. Pinned here because the report questions it.
+/// A `FLOOD_WAIT` is not slept through inside the call (grammers' default policy would sleep through up to
+/// 60 s): even a short one comes back at once as `SendError::RetryAfter`, for the outbox to reschedule.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_short_flood_wait_is_slept_inside_the_call() {
+async fn a_short_flood_wait_reaches_the_caller_at_once() {
     let peer = world(None).await;
     let gateway = gateway(&peer);
     logged_in(&peer, &gateway).await;
@@ -856,9 +886,25 @@ async fn a_short_flood_wait_is_slept_inside_the_call() {
         .unwrap();
     peer.customer_writes(OWNER, CUSTOMER, "hi");
     next_message(connection.as_ref()).await;
-    peer.flood_next_send(2);
+    peer.flood_next_send(42);
     let started = std::time::Instant::now();
+    let result = connection.send(text(CUSTOMER, "x"), 3).await;
+    assert!(
+        matches!(result, Err(SendError::RetryAfter(wait, _)) if wait == Duration::from_secs(42)),
+        "{result:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(peer.sent().is_empty());
+    let sends = peer
+        .calls()
+        .iter()
+        .filter(|call| *call == "messages.sendMessage")
+        .count();
+    assert_eq!(sends, 1, "not retried inside the call");
     connection.send(text(CUSTOMER, "x"), 3).await.unwrap();
-    assert!(started.elapsed() >= Duration::from_secs(2));
     assert_eq!(peer.sent().len(), 1);
 }
