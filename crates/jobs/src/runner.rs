@@ -182,6 +182,17 @@ impl Runner {
     /// Runs until `shutdown` turns true: claims batches while there is work, sleeps when idle, and keeps
     /// housekeeping scheduled. A database outage is logged and retried.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        // This instance restarted: what it had claimed before is not running anywhere.
+        match jobs::release_stale_claims(&self.store, &self.settings.worker_id).await {
+            Ok(0) => {}
+            Ok(released) => tracing::info!(
+                released,
+                "resuming jobs this instance was running before it stopped"
+            ),
+            Err(error) => {
+                tracing::warn!(%error, "earlier claims of this instance not released; they lapse on their own")
+            }
+        }
         let mut housekeeping_tick = tokio::time::interval(self.settings.housekeeping_every);
         loop {
             if *shutdown.borrow() {

@@ -507,3 +507,128 @@ async fn a_killed_owner_hands_the_session_over_without_duplicates() {
     assert_clean(&peer);
     survivor.kill();
 }
+
+/// A reply reaches Telegram but `crm` dies before the acknowledgement arrives. The restarted instance (same
+/// `INSTANCE_ID`) resumes the job at once and sends again with the same `random_id`: the peer keeps one message
+/// and answers with its id, which the reply records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_is_posted_once_across_a_crash() {
+    let database = TestDatabase::create(TestBackend::Sqlite)
+        .await
+        .expect("test database")
+        .expect("SQLite is always available");
+    let peer = peer(None).await;
+    let settings = |s: &mut crm::Settings| {
+        s.instance_id = Some("crm-1".into());
+        s.account_lease_secs = 4;
+        s.account_watchdog_secs = 2;
+    };
+    let first = crm_testkit::IsolatedApp::start_with(
+        &database,
+        "data",
+        crm_testkit::app::peer_gateway(&peer),
+        settings,
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let call = |base: String, method: reqwest::Method, path: String, token: Option<String>, body: Value| {
+        let mut request = client.request(method, format!("{base}{path}")).json(&body);
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Token {token}"));
+        }
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let base = first.base_url.clone();
+    let token = call(
+        base.clone(),
+        reqwest::Method::POST,
+        "/api/api-token-auth/".into(),
+        None,
+        json!({"username": "admin", "password": crm_testkit::app::ADMIN_PASSWORD}),
+    )
+    .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let started = call(
+        base.clone(),
+        reqwest::Method::POST,
+        "/api/accounts/authenticate/".into(),
+        Some(token.clone()),
+        json!({"phone_number": OWNER_PHONE, "api_id": 12345, "api_hash": API_HASH}),
+    )
+    .await;
+    let id = started["account_id"].as_i64().unwrap();
+    call(
+        base.clone(),
+        reqwest::Method::POST,
+        format!("/api/accounts/{id}/verify_otp/"),
+        Some(token.clone()),
+        json!({"otp_code": peer.login_code().unwrap()}),
+    )
+    .await;
+    peer.customer_writes(OWNER, CUSTOMER, "please confirm");
+    let chat_id = eventually("the customer's chat", || async {
+        let chats = call(
+            base.clone(),
+            reqwest::Method::GET,
+            "/api/chats/".into(),
+            Some(token.clone()),
+            json!({}),
+        )
+        .await;
+        chats["results"][0]["id"].as_i64()
+    })
+    .await;
+
+    peer.swallow_next_send_answer();
+    let reply = call(
+        base.clone(),
+        reqwest::Method::POST,
+        format!("/api/chats/{chat_id}/send_message/"),
+        Some(token.clone()),
+        json!({"text": "confirmed"}),
+    )
+    .await;
+    let reply_id = reply["id"].as_i64().unwrap();
+    eventually("the send to reach the peer", || async {
+        (peer.sent().len() == 1).then_some(())
+    })
+    .await;
+    first.kill();
+    peer.set_stalled(false);
+
+    let second = crm_testkit::IsolatedApp::start_with(
+        &database,
+        "data",
+        crm_testkit::app::peer_gateway(&peer),
+        settings,
+    )
+    .await;
+    let sent = eventually("the reply to be recorded as sent after the restart", || async {
+        let message = call(
+            second.base_url.clone(),
+            reqwest::Method::GET,
+            format!("/api/messages/{reply_id}/"),
+            Some(token.clone()),
+            json!({}),
+        )
+        .await;
+        (message["status"] == "sent").then_some(message)
+    })
+    .await;
+    let delivered = peer.sent();
+    assert_eq!(delivered.len(), 1, "posted once: {delivered:?}");
+    assert_eq!(sent["telegram_id"], delivered[0].message_id);
+    assert!(
+        peer.calls()
+            .iter()
+            .filter(|c| c.as_str() == "messages.sendMessage")
+            .count()
+            >= 2,
+        "the restarted instance really sent again: {:?}",
+        peer.calls()
+    );
+    assert_clean(&peer);
+    second.kill();
+}

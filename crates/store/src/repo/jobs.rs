@@ -243,3 +243,22 @@ pub async fn requeue(store: &Store, job_id: i64) -> StoreResult<bool> {
 pub async fn find(store: &Store, job_id: i64) -> StoreResult<Option<jobs::Model>> {
     Ok(jobs::Entity::find_by_id(job_id).one(store.db()).await?)
 }
+
+/// Releases the claims `worker` still holds from before a restart (a crash left them `running`), so its jobs run
+/// again at once instead of after their lock lapses. Only claims of this exact worker id are touched: another live
+/// instance's claims are never released. Returns how many jobs were released.
+pub async fn release_stale_claims(store: &Store, worker: &str) -> StoreResult<u64> {
+    let released = jobs::Entity::update_many()
+        .col_expr(jobs::Column::Status, Expr::value(PENDING))
+        .col_expr(jobs::Column::LockedBy, Expr::value(Option::<String>::None))
+        .col_expr(
+            jobs::Column::LockedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(jobs::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(jobs::Column::Status.eq(RUNNING))
+        .filter(jobs::Column::LockedBy.starts_with(format!("{worker}/")))
+        .exec(store.db())
+        .await?;
+    Ok(released.rows_affected)
+}

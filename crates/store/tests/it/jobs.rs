@@ -15,6 +15,8 @@ on_every_backend!(
     failures_retry_then_dead_letter,
     a_lapsed_claim_is_taken_over_and_the_stale_worker_cannot_finish_it,
     dedupe_keys_make_enqueue_idempotent,
+    a_restarted_worker_resumes_its_own_claims_only,
+    pinned_jobs_run_only_where_their_account_is_connected,
 );
 
 async fn concurrent_claimers_never_run_a_job_twice(database: TestDatabase) {
@@ -163,4 +165,52 @@ async fn dedupe_keys_make_enqueue_idempotent(database: TestDatabase) {
             .len(),
         1
     );
+}
+
+async fn a_restarted_worker_resumes_its_own_claims_only(database: TestDatabase) {
+    let store = migrated_store(&database).await;
+    for n in 0..2 {
+        jobs::enqueue(store.db(), NewJob::now("send_message", json!({ "n": n })))
+            .await
+            .unwrap();
+    }
+    let mine = jobs::claim(&store, "w1", 1, Duration::minutes(5)).await.unwrap();
+    let theirs = jobs::claim(&store, "w10", 1, Duration::minutes(5)).await.unwrap();
+    assert_eq!((mine.len(), theirs.len()), (1, 1));
+
+    assert_eq!(jobs::release_stale_claims(&store, "w1").await.unwrap(), 1);
+    let mine = jobs::find(&store, mine[0].id).await.unwrap().unwrap();
+    assert_eq!(mine.status, PENDING, "claimed before the restart, runnable again");
+    assert_eq!(mine.locked_by, None);
+    let theirs = jobs::find(&store, theirs[0].id).await.unwrap().unwrap();
+    assert_eq!(
+        theirs.status, RUNNING,
+        "another worker's claim (w10, not w1) is left alone"
+    );
+    let again = jobs::claim(&store, "w1", 5, Duration::minutes(5)).await.unwrap();
+    assert_eq!(again.iter().map(|j| j.id).collect::<Vec<_>>(), vec![mine.id]);
+}
+
+async fn pinned_jobs_run_only_where_their_account_is_connected(database: TestDatabase) {
+    let store = migrated_store(&database).await;
+    let free = jobs::enqueue(store.db(), NewJob::now("send_message", json!({})))
+        .await
+        .unwrap()
+        .unwrap();
+    let pinned = jobs::enqueue(store.db(), NewJob::now("send_message", json!({})).pinned_to(7))
+        .await
+        .unwrap()
+        .unwrap();
+    let elsewhere = jobs::claim_placed(&store, "w", 10, Duration::minutes(1), &[8])
+        .await
+        .unwrap();
+    assert_eq!(
+        elsewhere.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![free.id],
+        "an instance connected to other accounts takes only the free job"
+    );
+    let here = jobs::claim_placed(&store, "w2", 10, Duration::minutes(1), &[7, 8])
+        .await
+        .unwrap();
+    assert_eq!(here.iter().map(|j| j.id).collect::<Vec<_>>(), vec![pinned.id]);
 }

@@ -389,6 +389,15 @@ impl MtprotoPeer {
         self.shared.world().faults.cut_after_next_send = true;
     }
 
+    /// The next send creates its message, then the connection is cut and the peer stalls (see
+    /// [`MtprotoPeer::set_stalled`]): no answer reaches the client, however it retries. For killing the client
+    /// between a send and its acknowledgement.
+    pub fn swallow_next_send_answer(&self) {
+        let mut world = self.shared.world();
+        world.faults.cut_after_next_send = true;
+        world.faults.stall_after_cut = true;
+    }
+
     /// The next repeated `random_id` is refused with `RANDOM_ID_DUPLICATE` (Telegram's answer while the first
     /// call is still in progress); later repeats get the first answer again.
     pub fn duplicate_in_progress_on_next_repeat(&self) {

@@ -106,6 +106,9 @@ pub struct Faults {
     pub revoked: bool,
     /// The next send is carried out, then the connection is cut before the answer goes out.
     pub cut_after_next_send: bool,
+    /// With `cut_after_next_send`: the peer also stalls at that moment, so the client's retry gets no answer
+    /// either (as if the client's machine died right after sending).
+    pub stall_after_cut: bool,
     /// The next `auth.sendCode` answers `PHONE_MIGRATE_<dc>` (the number lives in another data centre).
     pub phone_migrate: Option<i32>,
     /// The next repeated `random_id` is refused with `RANDOM_ID_DUPLICATE`, as Telegram does while the first
@@ -1011,6 +1014,7 @@ impl World {
         }
         if std::mem::take(&mut self.faults.cut_after_next_send) {
             self.cut_connection = true;
+            self.faults.stalled |= std::mem::take(&mut self.faults.stall_after_cut);
         }
         let account = self.account(me);
         let update = account.add_message(message.clone());
