@@ -1015,7 +1015,8 @@ async fn a_killed_owner_hands_its_account_over_within_30_seconds() {
     .unwrap();
     let lease = crm_store::repo::personal::connection_lease(id);
     let owner_instance = eventually("one instance to connect the account", || async {
-        let holder = crm_store::repo::leases::holder(&store, &lease).await.unwrap()?;
+        // A read failing under load is retried, not fatal.
+        let holder = crm_store::repo::leases::holder(&store, &lease).await.ok()??;
         telegram.is_connected(id).then_some(holder)
     })
     .await;
@@ -1032,7 +1033,10 @@ async fn a_killed_owner_hands_its_account_over_within_30_seconds() {
         new_message(40, Direction::Inbound, "while nobody was connected"),
     );
     loop {
-        let holder = crm_store::repo::leases::holder(&store, &lease).await.unwrap();
+        let holder = crm_store::repo::leases::holder(&store, &lease)
+            .await
+            .ok()
+            .flatten();
         if holder.as_deref() == Some(survivor_name) && telegram.is_connected(id) {
             break;
         }
