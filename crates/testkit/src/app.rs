@@ -260,6 +260,42 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// Waits until account `id`, read through the API with `token`, has `status` (the supervisor's work, for
+    /// example); returns it.
+    pub async fn account_reaching(&self, token: &str, id: i64, status: &str) -> Value {
+        crate::eventually(&format!("account {id} to become {status}"), || async {
+            let account = self.get(&format!("/api/accounts/{id}/"), Some(token)).await.body;
+            (account["status"] == status).then_some(account)
+        })
+        .await
+    }
+
+    /// Waits until the messages of the chat with Telegram peer `peer_id` (read through the API with `token`,
+    /// ordered by Telegram id) satisfy `ready`, which `what` describes; returns them.
+    pub async fn peer_messages(
+        &self,
+        token: &str,
+        peer_id: i64,
+        what: &str,
+        ready: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        crate::eventually(what, || async {
+            let chats = self.get("/api/chats/?page=1", Some(token)).await.body;
+            let chat = chats["results"]
+                .as_array()?
+                .iter()
+                .find(|c| c["telegram_id"] == peer_id)?
+                .clone();
+            let path = format!("/api/messages/by_chat/?chat_id={}", chat["id"]);
+            let mut messages = self.get(&path, Some(token)).await.body["results"]
+                .as_array()?
+                .clone();
+            messages.sort_by_key(|m| m["telegram_id"].as_i64());
+            ready(&messages).then_some(messages)
+        })
+        .await
+    }
+
     /// Waits until message `id`, read through the API with `token`, has `status` (sent by the job runner, for
     /// example); returns it.
     pub async fn message_reaching(&self, token: &str, id: i64, status: &str) -> Value {
@@ -326,6 +362,38 @@ impl IsolatedApp {
             base_url: format!("http://{address}"),
             runtime: Some(runtime),
         }
+    }
+
+    /// Calls the instance's API and returns the JSON body (`Value::Null` when there is none).
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Value {
+        let mut request = reqwest::Client::new().request(method, format!("{}{path}", self.base_url));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Token {token}"));
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the instance answers");
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str, token: &str) -> Value {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Value {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// A token of the `admin` every test app starts with.
+    pub async fn admin_token(&self) -> String {
+        let body = serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD});
+        let answer = self
+            .call(Method::POST, "/api/api-token-auth/", None, Some(body))
+            .await;
+        answer["token"].as_str().expect("a token").to_owned()
     }
 
     /// Kills the instance: its tasks are dropped where they stand.

@@ -39,6 +39,18 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
+    /// A store of its own on this database, with the test apps' `SECRET_KEY` (for assertions beside running
+    /// instances).
+    pub async fn store(&self) -> crm_store::Store {
+        crm_store::Store::connect(
+            &self.url,
+            &crm_store::connect::PoolSettings::default(),
+            crm_core::secrets::SecretBox::new(crate::app::SECRET_KEY, &[]),
+        )
+        .await
+        .expect("the test database opens")
+    }
+
     /// Creates the database; `Ok(None)` when the backend's server variable is not set.
     pub async fn create(backend: TestBackend) -> anyhow::Result<Option<Self>> {
         let dir = tempfile::Builder::new().prefix("crm-test-").tempdir()?;

@@ -55,18 +55,6 @@ async fn app(database: TestDatabase, peer: &MtprotoPeer) -> TestApp {
     .await
 }
 
-async fn account(app: &TestApp, admin: &str, id: i64) -> Value {
-    app.get(&format!("/api/accounts/{id}/"), Some(admin)).await.body
-}
-
-async fn status_becomes(app: &TestApp, admin: &str, id: i64, status: &str) -> Value {
-    eventually(&format!("account {id} to become {status}"), || async {
-        let account = account(app, admin, id).await;
-        (account["status"] == status).then_some(account)
-    })
-    .await
-}
-
 /// Logs the owner in by phone code through the API (no cloud password); returns the account id.
 async fn log_in(app: &TestApp, admin: &str, peer: &MtprotoPeer) -> i64 {
     let started = app
@@ -86,32 +74,8 @@ async fn log_in(app: &TestApp, admin: &str, peer: &MtprotoPeer) -> i64 {
         )
         .await;
     assert_eq!(verified.body["status"], "authenticated", "{}", verified.body);
-    status_becomes(app, admin, id, "active").await;
+    app.account_reaching(admin, id, "active").await;
     id
-}
-
-/// The customer's chat messages, oldest first, once `ready` accepts them.
-async fn customer_messages(
-    app: &TestApp,
-    admin: &str,
-    what: &str,
-    ready: impl Fn(&[Value]) -> bool,
-) -> Vec<Value> {
-    eventually(what, || async {
-        let chats = app.get("/api/chats/?page=1", Some(admin)).await.body;
-        let chat = chats["results"]
-            .as_array()?
-            .iter()
-            .find(|c| c["telegram_id"] == CUSTOMER)?
-            .clone();
-        let path = format!("/api/messages/by_chat/?chat_id={}", chat["id"]);
-        let mut messages = app.get(&path, Some(admin)).await.body["results"]
-            .as_array()?
-            .clone();
-        messages.sort_by_key(|m| m["telegram_id"].as_i64());
-        ready(&messages).then_some(messages)
-    })
-    .await
 }
 
 fn assert_clean(peer: &MtprotoPeer) {
@@ -182,7 +146,7 @@ async fn phone_login_with_resend_and_cloud_password(database: TestDatabase) {
         .await;
     assert_eq!(done.body["status"], "authenticated", "{}", done.body);
     assert_eq!(done.body["account"]["telegram_user_id"], OWNER);
-    let active = status_becomes(&app, &admin, id, "active").await;
+    let active = app.account_reaching(&admin, id, "active").await;
     assert_eq!(active["first_name"], "Olga");
     assert_eq!(peer.authorized(), Some(OWNER));
     assert_clean(&peer);
@@ -213,7 +177,7 @@ async fn qr_login_with_cloud_password(database: TestDatabase) {
     );
     assert!(peer.qr_token_shown());
     peer.scan_qr(OWNER);
-    status_becomes(&app, &admin, id, "password_required").await;
+    app.account_reaching(&admin, id, "password_required").await;
     let done = app
         .post(
             &format!("/api/accounts/{id}/verify_otp/"),
@@ -222,7 +186,7 @@ async fn qr_login_with_cloud_password(database: TestDatabase) {
         )
         .await;
     assert_eq!(done.body["status"], "authenticated", "{}", done.body);
-    status_becomes(&app, &admin, id, "active").await;
+    app.account_reaching(&admin, id, "active").await;
     assert_clean(&peer);
     app.stop().await;
 }
@@ -233,7 +197,7 @@ async fn messages_media_history_and_replies_travel_both_ways(database: TestDatab
     let app = app(database, &peer).await;
     let admin = app.admin_token().await;
     let id = log_in(&app, &admin, &peer).await;
-    customer_messages(&app, &admin, "the imported history", |m| {
+    app.peer_messages(&admin, CUSTOMER, "the imported history", |m| {
         m.iter().any(|m| m["telegram_id"] == earlier)
     })
     .await;
@@ -259,11 +223,12 @@ async fn messages_media_history_and_replies_travel_both_ways(database: TestDatab
             caption: "our photo".into(),
         },
     );
-    let messages = customer_messages(&app, &admin, "the photo, downloaded", |m| {
-        m.iter()
-            .any(|m| m["telegram_id"] == photo_id && m["media"]["status"] == "stored")
-    })
-    .await;
+    let messages = app
+        .peer_messages(&admin, CUSTOMER, "the photo, downloaded", |m| {
+            m.iter()
+                .any(|m| m["telegram_id"] == photo_id && m["media"]["status"] == "stored")
+        })
+        .await;
     let stored = messages.iter().find(|m| m["telegram_id"] == photo_id).unwrap();
     let file = app
         .client
@@ -278,10 +243,11 @@ async fn messages_media_history_and_replies_travel_both_ways(database: TestDatab
     assert_eq!(file.as_ref(), photo.as_slice(), "the bytes the customer sent");
 
     let own = peer.owner_writes_elsewhere(OWNER, CUSTOMER, "from my phone");
-    let messages = customer_messages(&app, &admin, "the owner's own message", |m| {
-        m.iter().any(|m| m["telegram_id"] == own)
-    })
-    .await;
+    let messages = app
+        .peer_messages(&admin, CUSTOMER, "the owner's own message", |m| {
+            m.iter().any(|m| m["telegram_id"] == own)
+        })
+        .await;
     assert_eq!(
         messages.iter().find(|m| m["telegram_id"] == own).unwrap()["direction"],
         "out"
@@ -346,11 +312,12 @@ async fn drops_stalls_flood_waits_and_revocation(database: TestDatabase) {
     let during_stall = peer.customer_writes(OWNER, CUSTOMER, "into a silent connection");
     tokio::time::sleep(Duration::from_secs(3)).await;
     peer.set_stalled(false);
-    let messages = customer_messages(&app, &admin, "both messages, once", |m| {
-        m.iter().any(|m| m["telegram_id"] == during_drop)
-            && m.iter().any(|m| m["telegram_id"] == during_stall)
-    })
-    .await;
+    let messages = app
+        .peer_messages(&admin, CUSTOMER, "both messages, once", |m| {
+            m.iter().any(|m| m["telegram_id"] == during_drop)
+                && m.iter().any(|m| m["telegram_id"] == during_stall)
+        })
+        .await;
     assert_eq!(messages.len(), 2, "nothing twice: {messages:?}");
 
     peer.flood_next_send(3600);
@@ -376,7 +343,7 @@ async fn drops_stalls_flood_waits_and_revocation(database: TestDatabase) {
     assert!(job.run_at > chrono::Utc::now() + chrono::Duration::minutes(55));
 
     peer.revoke_session();
-    let failed = status_becomes(&app, &admin, id, "error").await;
+    let failed = app.account_reaching(&admin, id, "error").await;
     assert_eq!(failed["error_code"], "session_revoked");
     assert_clean(&peer);
     app.stop().await;
@@ -429,47 +396,24 @@ async fn a_killed_owner_hands_the_session_over_without_duplicates() {
         named("instance-b"),
     )
     .await;
-    let client = reqwest::Client::new();
-    let post = |base: &str, path: &str, token: Option<&str>, body: Value| {
-        let mut request = client.post(format!("{base}{path}")).json(&body);
-        if let Some(token) = token {
-            request = request.header("Authorization", format!("Token {token}"));
-        }
-        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
-    };
-    let token = post(
-        &a.base_url,
-        "/api/api-token-auth/",
-        None,
-        json!({"username": "admin", "password": crm_testkit::app::ADMIN_PASSWORD}),
-    )
-    .await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let started = post(
-        &a.base_url,
-        "/api/accounts/authenticate/",
-        Some(&token),
-        json!({"phone_number": OWNER_PHONE, "api_id": 12345, "api_hash": API_HASH}),
-    )
-    .await;
+    let token = a.admin_token().await;
+    let started = a
+        .post(
+            "/api/accounts/authenticate/",
+            &token,
+            json!({"phone_number": OWNER_PHONE, "api_id": 12345, "api_hash": API_HASH}),
+        )
+        .await;
     let id = started["account_id"].as_i64().unwrap();
-    let verified = post(
-        &b.base_url,
-        &format!("/api/accounts/{id}/verify_otp/"),
-        Some(&token),
-        json!({"otp_code": peer.login_code().unwrap()}),
-    )
-    .await;
+    let verified = b
+        .post(
+            &format!("/api/accounts/{id}/verify_otp/"),
+            &token,
+            json!({"otp_code": peer.login_code().unwrap()}),
+        )
+        .await;
     assert_eq!(verified["status"], "authenticated", "{verified}");
-    let store = crm_store::Store::connect(
-        &database.url,
-        &crm_store::connect::PoolSettings::default(),
-        crm_core::secrets::SecretBox::new(crm_testkit::app::SECRET_KEY, &[]),
-    )
-    .await
-    .unwrap();
+    let store = database.store().await;
     let lease = crm_store::repo::personal::connection_lease(id);
     let owner = eventually("one instance to connect", || async {
         // A read failing under load is retried, not fatal.
@@ -496,15 +440,7 @@ async fn a_killed_owner_hands_the_session_over_without_duplicates() {
     .await;
     assert!(killed_at.elapsed() < Duration::from_secs(30));
     eventually("the message sent meanwhile", || async {
-        let chats = client
-            .get(format!("{}/api/chats/", survivor.base_url))
-            .header("Authorization", format!("Token {token}"))
-            .send()
-            .await
-            .ok()?
-            .json::<Value>()
-            .await
-            .ok()?;
+        let chats = survivor.get("/api/chats/", &token).await;
         (chats["results"][0]["last_message_preview"] == "while the owner was dead").then_some(())
     })
     .await;
@@ -530,60 +466,31 @@ async fn a_reply_with_a_photo_is_posted_once_across_a_crash(database: TestDataba
         settings,
     )
     .await;
-    let client = reqwest::Client::new();
-    let call = |base: String, method: reqwest::Method, path: String, token: Option<String>, body: Value| {
-        let mut request = client.request(method, format!("{base}{path}")).json(&body);
-        if let Some(token) = token {
-            request = request.header("Authorization", format!("Token {token}"));
-        }
-        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
-    };
-    let base = first.base_url.clone();
-    let token = call(
-        base.clone(),
-        reqwest::Method::POST,
-        "/api/api-token-auth/".into(),
-        None,
-        json!({"username": "admin", "password": crm_testkit::app::ADMIN_PASSWORD}),
-    )
-    .await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let started = call(
-        base.clone(),
-        reqwest::Method::POST,
-        "/api/accounts/authenticate/".into(),
-        Some(token.clone()),
-        json!({"phone_number": OWNER_PHONE, "api_id": 12345, "api_hash": API_HASH}),
-    )
-    .await;
-    let id = started["account_id"].as_i64().unwrap();
-    call(
-        base.clone(),
-        reqwest::Method::POST,
-        format!("/api/accounts/{id}/verify_otp/"),
-        Some(token.clone()),
-        json!({"otp_code": peer.login_code().unwrap()}),
-    )
-    .await;
-    peer.customer_writes(OWNER, CUSTOMER, "please confirm");
-    let chat_id = eventually("the customer's chat", || async {
-        let chats = call(
-            base.clone(),
-            reqwest::Method::GET,
-            "/api/chats/".into(),
-            Some(token.clone()),
-            json!({}),
+    let token = first.admin_token().await;
+    let started = first
+        .post(
+            "/api/accounts/authenticate/",
+            &token,
+            json!({"phone_number": OWNER_PHONE, "api_id": 12345, "api_hash": API_HASH}),
         )
         .await;
-        chats["results"][0]["id"].as_i64()
+    let id = started["account_id"].as_i64().unwrap();
+    first
+        .post(
+            &format!("/api/accounts/{id}/verify_otp/"),
+            &token,
+            json!({"otp_code": peer.login_code().unwrap()}),
+        )
+        .await;
+    peer.customer_writes(OWNER, CUSTOMER, "please confirm");
+    let chat_id = eventually("the customer's chat", || async {
+        first.get("/api/chats/", &token).await["results"][0]["id"].as_i64()
     })
     .await;
 
     let photo = b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00the-signed-form".to_vec();
-    let uploaded: Value = client
-        .post(format!("{base}/api/upload/"))
+    let uploaded: Value = reqwest::Client::new()
+        .post(format!("{}/api/upload/", first.base_url))
         .header("Authorization", format!("Token {token}"))
         .multipart(reqwest::multipart::Form::new().part(
             "file",
@@ -596,14 +503,13 @@ async fn a_reply_with_a_photo_is_posted_once_across_a_crash(database: TestDataba
         .await
         .unwrap();
     peer.swallow_next_send_answer();
-    let reply = call(
-        base.clone(),
-        reqwest::Method::POST,
-        format!("/api/chats/{chat_id}/send_message/"),
-        Some(token.clone()),
-        json!({"text": "confirmed", "file_id": uploaded["id"]}),
-    )
-    .await;
+    let reply = first
+        .post(
+            &format!("/api/chats/{chat_id}/send_message/"),
+            &token,
+            json!({"text": "confirmed", "file_id": uploaded["id"]}),
+        )
+        .await;
     let reply_id = reply["id"].as_i64().unwrap();
     eventually("the send to reach the peer", || async {
         (peer.sent().len() == 1).then_some(())
@@ -620,14 +526,7 @@ async fn a_reply_with_a_photo_is_posted_once_across_a_crash(database: TestDataba
     )
     .await;
     let sent = eventually("the reply to be recorded as sent after the restart", || async {
-        let message = call(
-            second.base_url.clone(),
-            reqwest::Method::GET,
-            format!("/api/messages/{reply_id}/"),
-            Some(token.clone()),
-            json!({}),
-        )
-        .await;
+        let message = second.get(&format!("/api/messages/{reply_id}/"), &token).await;
         (message["status"] == "sent").then_some(message)
     })
     .await;

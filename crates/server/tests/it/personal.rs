@@ -118,38 +118,6 @@ async fn account(app: &TestApp, admin: &str, id: i64) -> Value {
     app.get(&format!("/api/accounts/{id}/"), Some(admin)).await.body
 }
 
-async fn status_becomes(app: &TestApp, admin: &str, id: i64, status: &str) -> Value {
-    eventually(&format!("account {id} to become {status}"), || async {
-        let account = account(app, admin, id).await;
-        (account["status"] == status).then_some(account)
-    })
-    .await
-}
-
-/// The messages of the customer's chat, oldest first, once `ready` accepts them.
-async fn chat_messages(
-    app: &TestApp,
-    admin: &str,
-    what: &str,
-    ready: impl Fn(&[Value]) -> bool,
-) -> Vec<Value> {
-    eventually(what, || async {
-        let chats = app.get("/api/chats/?page=1", Some(admin)).await.body;
-        let chat = chats["results"]
-            .as_array()?
-            .iter()
-            .find(|c| c["telegram_id"] == CUSTOMER)?
-            .clone();
-        let path = format!("/api/messages/by_chat/?chat_id={}", chat["id"]);
-        let mut messages = app.get(&path, Some(admin)).await.body["results"]
-            .as_array()?
-            .clone();
-        messages.sort_by_key(|m| m["telegram_id"].as_i64());
-        ready(&messages).then_some(messages)
-    })
-    .await
-}
-
 async fn phone_login_with_resend_and_cloud_password(database: TestDatabase) {
     let app = app(database).await;
     let admin = app.admin_token().await;
@@ -247,7 +215,7 @@ async fn phone_login_with_resend_and_cloud_password(database: TestDatabase) {
     assert_eq!(done.body["account"]["telegram_user_id"], OWNER_ID);
     assert_eq!(done.body["account"]["enabled"], true);
 
-    let connected = status_becomes(&app, &admin, id, "active").await;
+    let connected = app.account_reaching(&admin, id, "active").await;
     assert_eq!(connected["first_name"], "Olga");
     assert_eq!(connected["pending_code_type"], Value::Null);
 
@@ -413,7 +381,7 @@ async fn qr_login_with_cloud_password(database: TestDatabase) {
     app.telegram.scan_qr(id, PHONE);
     let asked = account_event(&mut socket, |e| e["account"]["status"] == "password_required").await;
     assert_eq!(asked["account"]["id"], id);
-    status_becomes(&app, &admin, id, "password_required").await;
+    app.account_reaching(&admin, id, "password_required").await;
     let done = app
         .post(
             &format!("/api/accounts/{id}/verify_otp/"),
@@ -423,7 +391,7 @@ async fn qr_login_with_cloud_password(database: TestDatabase) {
         .await;
     assert_eq!(done.body["status"], "authenticated", "{}", done.body);
     account_event(&mut socket, |e| e["account"]["status"] == "active").await;
-    status_becomes(&app, &admin, id, "active").await;
+    app.account_reaching(&admin, id, "active").await;
     app.stop().await;
 }
 
@@ -456,7 +424,7 @@ async fn a_connected_account_collects_everything_it_should(database: TestDatabas
     history.telegram_message_id = 1;
     app.telegram
         .set_history(id, vec![InboundEvent::NewMessage(history)]);
-    status_becomes(&app, &admin, id, "active").await;
+    app.account_reaching(&admin, id, "active").await;
 
     app.telegram
         .push(id, new_message(2, Direction::Inbound, "hello from the customer"));
@@ -506,14 +474,15 @@ async fn a_connected_account_collects_everything_it_should(database: TestDatabas
         },
     );
 
-    let messages = chat_messages(&app, &admin, "every update stored", |m| {
-        m.len() == 4
-            && m[0]["is_deleted"] == true
-            && m[1]["text"] == "hello, edited"
-            && m[2]["status"] == "read"
-            && m[3]["media"]["status"] == "stored"
-    })
-    .await;
+    let messages = app
+        .peer_messages(&admin, CUSTOMER, "every update stored", |m| {
+            m.len() == 4
+                && m[0]["is_deleted"] == true
+                && m[1]["text"] == "hello, edited"
+                && m[2]["status"] == "read"
+                && m[3]["media"]["status"] == "stored"
+        })
+        .await;
     assert_eq!(messages[0]["text"], "from before", "history was imported");
     assert!(messages[1]["edited_at"].as_str().is_some());
     assert_eq!(
@@ -544,7 +513,9 @@ async fn a_connected_account_collects_everything_it_should(database: TestDatabas
     .await;
     app.telegram
         .push(id, new_message(5, Direction::Inbound, "after the restart"));
-    let messages = chat_messages(&app, &admin, "the new message", |m| m.len() == 5).await;
+    let messages = app
+        .peer_messages(&admin, CUSTOMER, "the new message", |m| m.len() == 5)
+        .await;
     assert_eq!(messages[4]["text"], "after the restart");
 
     // An operator reads the chat: Telegram is told too.
@@ -590,7 +561,9 @@ async fn a_connected_account_collects_everything_it_should(database: TestDatabas
     );
     app.telegram
         .push(id, PersonalUpdate::Inbound(InboundEvent::NewMessage(video)));
-    let messages = chat_messages(&app, &admin, "the large video", |m| m.len() == 6).await;
+    let messages = app
+        .peer_messages(&admin, CUSTOMER, "the large video", |m| m.len() == 6)
+        .await;
     assert_eq!(messages[5]["media"]["status"], "too_large");
     let media_id = messages[5]["media"]["id"].as_i64().unwrap();
     let fetch = app
@@ -606,7 +579,7 @@ async fn a_connected_account_collects_everything_it_should(database: TestDatabas
         StatusCode::CONFLICT,
         "a fetch in progress is not queued twice"
     );
-    chat_messages(&app, &admin, "the fetched video", |m| {
+    app.peer_messages(&admin, CUSTOMER, "the fetched video", |m| {
         m[5]["media"]["status"] == "stored"
     })
     .await;
@@ -624,10 +597,12 @@ async fn replies_go_out_once_with_their_random_id(database: TestDatabase) {
     let app = app(database).await;
     let admin = app.admin_token().await;
     let id = log_in(&app, &admin).await;
-    status_becomes(&app, &admin, id, "active").await;
+    app.account_reaching(&admin, id, "active").await;
     app.telegram
         .push(id, new_message(10, Direction::Inbound, "can you help?"));
-    let inbound = chat_messages(&app, &admin, "the question", |m| m.len() == 1).await;
+    let inbound = app
+        .peer_messages(&admin, CUSTOMER, "the question", |m| m.len() == 1)
+        .await;
     let inbound_id = inbound[0]["id"].as_i64().unwrap();
 
     // The first attempt reaches Telegram but its answer is lost: the retry reuses the random_id.
@@ -702,14 +677,18 @@ async fn drops_stalls_and_revocations_are_survived_or_reported(database: TestDat
     let app = app(database).await;
     let admin = app.admin_token().await;
     let id = log_in(&app, &admin).await;
-    status_becomes(&app, &admin, id, "active").await;
+    app.account_reaching(&admin, id, "active").await;
     app.telegram.push(id, new_message(20, Direction::Inbound, "one"));
-    chat_messages(&app, &admin, "the first message", |m| m.len() == 1).await;
+    app.peer_messages(&admin, CUSTOMER, "the first message", |m| m.len() == 1)
+        .await;
 
     app.telegram.drop_connection(id);
     app.telegram
         .push(id, new_message(21, Direction::Inbound, "sent while reconnecting"));
-    chat_messages(&app, &admin, "the message sent during the drop", |m| m.len() == 2).await;
+    app.peer_messages(&admin, CUSTOMER, "the message sent during the drop", |m| {
+        m.len() == 2
+    })
+    .await;
 
     let before = app.telegram.connects(id);
     app.telegram.stall(id);
@@ -717,7 +696,9 @@ async fn drops_stalls_and_revocations_are_survived_or_reported(database: TestDat
         .push(id, new_message(22, Direction::Inbound, "sent into a dead socket"));
     app.telegram
         .push(id, new_message(23, Direction::Inbound, "also lost on the wire"));
-    let messages = chat_messages(&app, &admin, "the watchdog's catch-up", |m| m.len() == 4).await;
+    let messages = app
+        .peer_messages(&admin, CUSTOMER, "the watchdog's catch-up", |m| m.len() == 4)
+        .await;
     assert!(
         app.telegram.connects(id) > before,
         "the stalled connection was rebuilt"
@@ -745,11 +726,11 @@ async fn drops_stalls_and_revocations_are_survived_or_reported(database: TestDat
         (app.telegram.connects(id) > before).then_some(())
     })
     .await;
-    status_becomes(&app, &admin, id, "active").await;
+    app.account_reaching(&admin, id, "active").await;
     app.telegram
         .fail_next_connect(id, UserError::FloodWait(Duration::from_secs(3600)));
     app.telegram.drop_connection(id);
-    let waiting = status_becomes(&app, &admin, id, "error").await;
+    let waiting = app.account_reaching(&admin, id, "error").await;
     assert_eq!(waiting["error_code"], "flood_wait");
     let retry_at: chrono::DateTime<Utc> = serde_json::from_value(waiting["retry_at"].clone()).unwrap();
     assert!(
@@ -760,10 +741,10 @@ async fn drops_stalls_and_revocations_are_survived_or_reported(database: TestDat
         .post(&format!("/api/accounts/{id}/start/"), Some(&admin), json!({}))
         .await;
     assert_eq!(started.status, StatusCode::OK, "an admin may retry at once");
-    status_becomes(&app, &admin, id, "active").await;
+    app.account_reaching(&admin, id, "active").await;
 
     app.telegram.revoke(id);
-    let failed = status_becomes(&app, &admin, id, "error").await;
+    let failed = app.account_reaching(&admin, id, "error").await;
     assert_eq!(failed["error_code"], "session_revoked");
     assert_eq!(
         failed["retry_at"],
@@ -790,7 +771,7 @@ async fn life_cycle_and_operations(database: TestDatabase) {
     let admin = app.admin_token().await;
     let (_, operator) = app.create_operator(&admin, "olga").await;
     let id = log_in(&app, &admin).await;
-    status_becomes(&app, &admin, id, "active").await;
+    app.account_reaching(&admin, id, "active").await;
 
     let stopped = app
         .post(&format!("/api/accounts/{id}/stop/"), Some(&admin), json!({}))
@@ -807,8 +788,11 @@ async fn life_cycle_and_operations(database: TestDatabase) {
         .post(&format!("/api/accounts/{id}/start/"), Some(&admin), json!({}))
         .await;
     assert_eq!(started.status, StatusCode::OK);
-    status_becomes(&app, &admin, id, "active").await;
-    chat_messages(&app, &admin, "the message sent while stopped", |m| m.len() == 1).await;
+    app.account_reaching(&admin, id, "active").await;
+    app.peer_messages(&admin, CUSTOMER, "the message sent while stopped", |m| {
+        m.len() == 1
+    })
+    .await;
 
     let control = app.post("/api/system/control/", Some(&operator), json!({})).await;
     assert_eq!(control.status, StatusCode::FORBIDDEN);
@@ -841,7 +825,7 @@ async fn life_cycle_and_operations(database: TestDatabase) {
         json!({"otp_code": code}),
     )
     .await;
-    status_becomes(&app, &admin, second_id, "active").await;
+    app.account_reaching(&admin, second_id, "active").await;
     let connects = app.telegram.connects(id);
     let restarted_one = app
         .post(&format!("/api/accounts/{id}/restart/"), Some(&admin), json!({}))
@@ -862,7 +846,7 @@ async fn life_cycle_and_operations(database: TestDatabase) {
         json!({}),
     )
     .await;
-    status_becomes(&app, &admin, second_id, "stopped").await;
+    app.account_reaching(&admin, second_id, "stopped").await;
 
     let connects = app.telegram.connects(id);
     let restarted = app.post("/api/system/control/", Some(&admin), json!({})).await;
@@ -880,7 +864,7 @@ async fn life_cycle_and_operations(database: TestDatabase) {
         )
         .await;
     assert_eq!(stop_all.body["status"], "stopped");
-    status_becomes(&app, &admin, id, "stopped").await;
+    app.account_reaching(&admin, id, "stopped").await;
     let start_all = app
         .post(
             "/api/system/control/",
@@ -889,8 +873,8 @@ async fn life_cycle_and_operations(database: TestDatabase) {
         )
         .await;
     assert_eq!(start_all.body["accounts"], 2, "every logged-in account");
-    status_becomes(&app, &admin, id, "active").await;
-    status_becomes(&app, &admin, second_id, "active").await;
+    app.account_reaching(&admin, id, "active").await;
+    app.account_reaching(&admin, second_id, "active").await;
 
     let sync = app.post("/api/sync/", Some(&operator), json!({})).await;
     assert_eq!(sync.status, StatusCode::OK);
@@ -967,52 +951,26 @@ async fn a_killed_owner_hands_its_account_over_within_30_seconds() {
         s.instance_id = Some("instance-b".into())
     })
     .await;
-    let client = reqwest::Client::new();
-    let call = |base: &str, path: &str, token: Option<&str>, body: Value| {
-        let mut request = client.post(format!("{base}{path}")).json(&body);
-        if let Some(token) = token {
-            request = request.header("Authorization", format!("Token {token}"));
-        }
-        async move {
-            let response = request.send().await.expect("the instance answers");
-            response.json::<Value>().await.expect("JSON")
-        }
-    };
-    let token = call(
-        &a.base_url,
-        "/api/api-token-auth/",
-        None,
-        json!({"username": "admin", "password": crm_testkit::app::ADMIN_PASSWORD}),
-    )
-    .await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let started = call(
-        &b.base_url,
-        "/api/accounts/authenticate/",
-        Some(&token),
-        json!({"phone_number": PHONE, "api_id": 12345, "api_hash": API_HASH}),
-    )
-    .await;
+    let token = a.admin_token().await;
+    let started = b
+        .post(
+            "/api/accounts/authenticate/",
+            &token,
+            json!({"phone_number": PHONE, "api_id": 12345, "api_hash": API_HASH}),
+        )
+        .await;
     let id = started["account_id"].as_i64().unwrap();
     // The code is submitted to the other instance: the pending login lives in the database.
-    let verified = call(
-        &a.base_url,
-        &format!("/api/accounts/{id}/verify_otp/"),
-        Some(&token),
-        json!({"otp_code": telegram.code_for(id).unwrap()}),
-    )
-    .await;
+    let verified = a
+        .post(
+            &format!("/api/accounts/{id}/verify_otp/"),
+            &token,
+            json!({"otp_code": telegram.code_for(id).unwrap()}),
+        )
+        .await;
     assert_eq!(verified["status"], "authenticated", "{verified}");
 
-    let store = crm_store::Store::connect(
-        &database.url,
-        &crm_store::connect::PoolSettings::default(),
-        crm_core::secrets::SecretBox::new(crm_testkit::app::SECRET_KEY, &[]),
-    )
-    .await
-    .unwrap();
+    let store = database.store().await;
     let lease = crm_store::repo::personal::connection_lease(id);
     let owner_instance = eventually("one instance to connect the account", || async {
         // A read failing under load is retried, not fatal.
@@ -1048,15 +1006,7 @@ async fn a_killed_owner_hands_its_account_over_within_30_seconds() {
     }
     eprintln!("takeover after {:?}", killed_at.elapsed());
     eventually("the message that arrived meanwhile", || async {
-        let chats = client
-            .get(format!("{}/api/chats/", survivor.base_url))
-            .header("Authorization", format!("Token {token}"))
-            .send()
-            .await
-            .ok()?
-            .json::<Value>()
-            .await
-            .ok()?;
+        let chats = survivor.get("/api/chats/", &token).await;
         (chats["results"][0]["last_message_preview"] == "while nobody was connected").then_some(())
     })
     .await;
