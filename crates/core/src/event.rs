@@ -75,6 +75,8 @@ pub trait EventBus: Send + Sync + 'static {
 pub trait ChangeFeed: Send + Sync + 'static {
     /// A message was stored (`is_new`) or changed (status, file, edit); `chat_id` also refreshes its chat.
     fn message_changed(&self, message_id: i64, is_new: bool, chat_id: Option<i64>);
+    /// A message was removed from chat `chat_id` (a duplicate copy merged into another).
+    fn message_removed(&self, message_id: i64, chat_id: i64);
     /// An account's status or profile changed; admins see it at once.
     fn account_changed(&self, account_id: i64);
 }

@@ -172,9 +172,12 @@ impl SendMessages {
         };
         match self.send_once(&account, &message, outgoing).await {
             Ok(sent) => {
-                outbox::mark_sent(&self.store, message.id, sent.telegram_message_id, sent.date)
+                let echoes = outbox::mark_sent(&self.store, message.id, sent.telegram_message_id, sent.date)
                     .await
                     .map_err(store_error)?;
+                for echo in echoes {
+                    self.feed.message_removed(echo, message.chat_id);
+                }
                 self.feed
                     .message_changed(message.id, false, Some(message.chat_id));
                 tracing::info!(

@@ -105,6 +105,14 @@ impl crm_core::event::ChangeFeed for WebChangeFeed {
         });
     }
 
+    fn message_removed(&self, message_id: i64, chat_id: i64) {
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            let payload = serde_json::json!({ "message_id": message_id, "chat_id": chat_id });
+            publish(&state, "message_removed", Some(chat_id), None, payload).await;
+        });
+    }
+
     fn account_changed(&self, account_id: i64) {
         let state = self.state.clone();
         tokio::spawn(async move {

@@ -140,16 +140,16 @@ pub async fn queue(store: &Store, outgoing: NewOutgoing) -> StoreResult<messages
 
 /// Records Telegram's acknowledgement: status `sent`, its message id and date. A personal account may have
 /// stored the same message already from its update stream (Telegram echoes it); that copy is dropped so the
-/// message appears once, as the operator's.
+/// message appears once, as the operator's. Returns the ids of the dropped copies.
 pub async fn mark_sent(
     store: &Store,
     message_id: i64,
     telegram_message_id: i64,
     date: DateTime<Utc>,
-) -> StoreResult<()> {
+) -> StoreResult<Vec<i64>> {
     let txn = store.db().begin().await?;
     let Some(message) = messages::Entity::find_by_id(message_id).one(&txn).await? else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let echoes: Vec<i64> = messages::Entity::find()
         .select_only()
@@ -166,7 +166,7 @@ pub async fn mark_sent(
             .exec(&txn)
             .await?;
         let removed = messages::Entity::delete_many()
-            .filter(messages::Column::Id.is_in(echoes))
+            .filter(messages::Column::Id.is_in(echoes.clone()))
             .exec(&txn)
             .await?;
         chats::Entity::update_many()
@@ -193,7 +193,7 @@ pub async fn mark_sent(
         .exec(&txn)
         .await?;
     txn.commit().await?;
-    Ok(())
+    Ok(echoes)
 }
 
 /// Records that sending failed for good, with the reason in `metadata.error`.

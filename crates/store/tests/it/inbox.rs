@@ -19,6 +19,7 @@ on_every_backend!(
     replies_link_in_either_order,
     edits_blocks_and_reactions_update_what_is_stored,
     concurrent_deliveries_store_one_message,
+    an_echo_of_a_sent_message_is_merged_into_the_operators_copy,
 );
 
 async fn account(store: &Store, name: &str) -> i64 {
@@ -319,4 +320,82 @@ async fn concurrent_deliveries_store_one_message(database: TestDatabase) {
     assert_eq!((chat.message_count, chat.unread_count), (5, 5));
     assert_eq!(messages::Entity::find().all(store.db()).await.unwrap().len(), 5);
     assert_eq!(chats::Entity::find().all(store.db()).await.unwrap().len(), 1);
+}
+
+async fn an_echo_of_a_sent_message_is_merged_into_the_operators_copy(database: TestDatabase) {
+    use crm_store::repo::outbox::{self, NewOutgoing};
+    let store = migrated_store(&database).await;
+    let account = account(&store, "Echo").await;
+    let first = receive(
+        &store,
+        account,
+        &InboundEvent::NewMessage(text_message(1, "hi", 1)),
+    )
+    .await
+    .unwrap();
+    let chat_id = first.chat_id.unwrap();
+    let operator = crm_store::repo::users::create(
+        &store,
+        crm_store::repo::users::NewUser {
+            username: "olga".into(),
+            password_hash: "not-a-real-hash".into(),
+            role: crm_core::user::Role::Operator,
+            display_name: "Olga".into(),
+            language: "en".into(),
+            max_chats: 10,
+            is_active: true,
+        },
+    )
+    .await
+    .unwrap()
+    .id;
+    let queued = outbox::queue(
+        &store,
+        NewOutgoing {
+            chat_id,
+            sent_by_user_id: operator,
+            text: Some("on my way".into()),
+            message_type: MessageType::Text,
+            reply_to: None,
+            media_file_id: None,
+            sender_name: "Olga".into(),
+            max_attempts: 3,
+        },
+    )
+    .await
+    .unwrap();
+    // Telegram's echo of the operator's message arrives from the update stream before the acknowledgement.
+    let mut echo = text_message(2, "on my way", 2);
+    echo.direction = Direction::Outbound;
+    let echoed = receive(&store, account, &InboundEvent::NewMessage(echo))
+        .await
+        .unwrap();
+    assert_eq!(echoed.outcome, Outcome::Stored);
+
+    let removed = outbox::mark_sent(&store, queued.id, 2, at(2)).await.unwrap();
+    assert_eq!(removed, vec![echoed.message_id.unwrap()]);
+    let rows = messages::Entity::find()
+        .filter(messages::Column::ChatId.eq(chat_id))
+        .all(store.db())
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "the customer's message and the operator's, once");
+    let sent = rows.iter().find(|m| m.id == queued.id).unwrap();
+    assert_eq!(
+        (sent.status.as_str(), sent.telegram_message_id),
+        ("sent", Some(2))
+    );
+    let chat = chats::Entity::find_by_id(chat_id)
+        .one(store.db())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(chat.message_count, 2, "the dropped copy is not counted");
+    // A later redelivery of the echo is a duplicate of the operator's copy.
+    let mut again = text_message(2, "on my way", 2);
+    again.direction = Direction::Outbound;
+    let redelivered = receive(&store, account, &InboundEvent::NewMessage(again))
+        .await
+        .unwrap();
+    assert_eq!(redelivered.outcome, Outcome::Duplicate);
 }
