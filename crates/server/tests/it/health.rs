@@ -85,6 +85,11 @@ async fn system_status_counts_what_is_stored(database: TestDatabase) {
         account_type: Set("bot".into()),
         status: Set("active".into()),
         error_count: Set(0),
+        intake_mode: Set("none".into()),
+        include_groups: Set(false),
+        include_channels: Set(false),
+        mark_read_in_telegram: Set(true),
+        enabled: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()

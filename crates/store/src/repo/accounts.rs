@@ -91,6 +91,10 @@ pub async fn create(store: &Store, account: NewAccount) -> StoreResult<accounts:
         error_count: Set(0),
         intake_mode: Set("none".to_owned()),
         forward_url: Set(account.forward_url),
+        include_groups: Set(false),
+        include_channels: Set(false),
+        mark_read_in_telegram: Set(true),
+        enabled: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
