@@ -15,7 +15,6 @@ use crm_store::repo::accounts as account_repo;
 use crm_store::repo::inbox::MAX_DOWNLOAD_BYTES;
 use crm_store::repo::media::{self, DOWNLOAD_MEDIA, PENDING, StoredFile};
 use crm_telegram_bot::{BotApi, BotApiError};
-use sea_orm::EntityTrait;
 
 use crate::connected::ConnectedAccounts;
 use crate::runner::{BoxFuture, JobContext, JobError, JobHandler};
@@ -92,36 +91,6 @@ impl DownloadMedia {
         }
     }
 
-    async fn origin_of(
-        &self,
-        row: &media_files::Model,
-    ) -> Result<Option<(accounts::Model, messages::Model, chats::Model)>, JobError> {
-        let db = self.store.db();
-        let retry = |error: sea_orm::DbErr| JobError::Retry(error.to_string());
-        let Some(message_id) = row.message_id else {
-            return Ok(None);
-        };
-        let Some(message) = messages::Entity::find_by_id(message_id)
-            .one(db)
-            .await
-            .map_err(retry)?
-        else {
-            return Ok(None);
-        };
-        let Some(chat) = chats::Entity::find_by_id(message.chat_id)
-            .one(db)
-            .await
-            .map_err(retry)?
-        else {
-            return Ok(None);
-        };
-        let account = accounts::Entity::find_by_id(chat.account_id)
-            .one(db)
-            .await
-            .map_err(retry)?;
-        Ok(account.map(|account| (account, message, chat)))
-    }
-
     async fn failed(&self, id: i64, reason: String) -> Result<(), JobError> {
         media::mark_failed(&self.store, id, &reason)
             .await
@@ -160,7 +129,18 @@ impl DownloadMedia {
         if row.status != PENDING {
             return Ok(());
         }
-        let Some((account, message, chat)) = self.origin_of(&row).await? else {
+        let origin = match row.message_id {
+            Some(message_id) => crm_store::repo::messages::origin(&self.store, message_id)
+                .await
+                .map_err(retry)?,
+            None => None,
+        };
+        let Some(crm_store::repo::messages::Origin {
+            message,
+            chat,
+            account,
+        }) = origin
+        else {
             return self
                 .failed(id, "the message, chat or account no longer exists".into())
                 .await;

@@ -69,10 +69,6 @@ impl SupervisorSettings {
     }
 }
 
-fn lease_name(account_id: i64) -> String {
-    personal::connection_lease(account_id)
-}
-
 /// Why a connection ended.
 enum Ended {
     /// The instance is shutting down.
@@ -183,7 +179,14 @@ impl AccountSupervisor {
                 continue;
             }
             let ttl = chrono::Duration::from_std(self.settings.lease_ttl).unwrap_or_default();
-            match leases::acquire(&self.store, &lease_name(account.id), &self.settings.instance, ttl).await {
+            match leases::acquire(
+                &self.store,
+                &personal::connection_lease(account.id),
+                &self.settings.instance,
+                ttl,
+            )
+            .await
+            {
                 Ok(Some(held)) => {
                     tracing::info!(account_id = account.id, "connecting this personal account");
                     let (control, commands) = mpsc::unbounded_channel();
@@ -206,13 +209,7 @@ impl AccountSupervisor {
             .await
             .ok()
             .flatten()?;
-        let blocked = [
-            AccountStatus::Authenticating.as_str(),
-            AccountStatus::PasswordRequired.as_str(),
-        ];
-        let wanted =
-            account.enabled && personal::has_session(&account) && !blocked.contains(&account.status.as_str());
-        wanted.then_some(account)
+        personal::stays_connected(&account).then_some(account)
     }
 
     async fn status(&self, account_id: i64, status: AccountStatus) {
@@ -246,7 +243,7 @@ impl AccountSupervisor {
         mut commands: mpsc::UnboundedReceiver<AccountAction>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let name = lease_name(account_id);
+        let name = personal::connection_lease(account_id);
         let mut failures = 0;
         loop {
             let Some(account) = self.wanted(account_id).await else {
@@ -361,7 +358,7 @@ impl AccountSupervisor {
         commands: &mut mpsc::UnboundedReceiver<AccountAction>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Ended {
-        let name = lease_name(account_id);
+        let name = personal::connection_lease(account_id);
         let ttl = chrono::Duration::from_std(self.settings.lease_ttl).unwrap_or_default();
         // Reading updates runs in its own task so that a tick of the lease timer never cancels a read halfway.
         let (updates_tx, mut updates) = mpsc::channel(64);

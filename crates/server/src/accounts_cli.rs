@@ -3,7 +3,7 @@
 //! database, which every instance's supervisor follows within seconds; with Redis configured they are also
 //! announced at once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -97,18 +97,6 @@ async fn selected(store: &Store, selection: &Selection) -> anyhow::Result<Vec<ac
     Ok(chosen)
 }
 
-async fn wait_disconnected(store: &Store, account_id: i64) -> anyhow::Result<()> {
-    let lease = personal::connection_lease(account_id);
-    let started = Instant::now();
-    while let Some(holder) = leases::holder(store, &lease).await? {
-        if started.elapsed() > DISCONNECT_WAIT {
-            bail!("account {account_id} is still connected by {holder}; is that instance stuck?");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    Ok(())
-}
-
 async fn start(store: &Store, account: &accounts::Model) -> anyhow::Result<bool> {
     if !personal::has_session(account) {
         println!(
@@ -122,10 +110,12 @@ async fn start(store: &Store, account: &accounts::Model) -> anyhow::Result<bool>
     Ok(true)
 }
 
-async fn stop(store: &Store, account: &accounts::Model) -> anyhow::Result<()> {
-    personal::set_enabled(store, account.id, false).await?;
-    print!("account {}: stopping…", account.id);
-    wait_disconnected(store, account.id).await?;
+/// Waits until the account's instance has let it go (its intent was already set to stopped).
+async fn stopped(store: &Store, account_id: i64) -> anyhow::Result<()> {
+    print!("account {account_id}: stopping…");
+    if let Some(holder) = personal::wait_until_disconnected(store, account_id, DISCONNECT_WAIT).await? {
+        bail!("account {account_id} is still connected by {holder}; is that instance stuck?");
+    }
     println!(" stopped");
     Ok(())
 }
@@ -156,7 +146,7 @@ pub async fn run(command: AccountsCommand) -> anyhow::Result<()> {
                 announcer.announce(Some(account.id), AccountAction::Stop).await?;
             }
             for account in &chosen {
-                stop(&store, account).await?;
+                stopped(&store, account.id).await?;
             }
             Ok(())
         }
@@ -170,7 +160,8 @@ pub async fn run(command: AccountsCommand) -> anyhow::Result<()> {
                     );
                     continue;
                 }
-                stop(&store, &account).await?;
+                personal::set_enabled(&store, account.id, false).await?;
+                stopped(&store, account.id).await?;
                 start(&store, &account).await?;
             }
             Ok(())

@@ -79,22 +79,13 @@ impl PeerIndex {
         }
         for chat in chats {
             match chat {
-                tl::enums::Chat::Chat(chat) => {
+                tl::enums::Chat::Chat(tl::types::Chat { id, title, .. })
+                | tl::enums::Chat::Forbidden(tl::types::ChatForbidden { id, title }) => {
                     self.chats.insert(
-                        chat.id,
+                        *id,
                         ChatInfo {
                             chat_type: ChatType::Group,
-                            title: non_empty_str(&chat.title),
-                            username: None,
-                        },
-                    );
-                }
-                tl::enums::Chat::Forbidden(chat) => {
-                    self.chats.insert(
-                        chat.id,
-                        ChatInfo {
-                            chat_type: ChatType::Group,
-                            title: non_empty_str(&chat.title),
+                            title: non_empty_str(title),
                             username: None,
                         },
                     );

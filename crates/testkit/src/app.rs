@@ -296,6 +296,24 @@ impl TestApp {
         .await
     }
 
+    /// Waits until the send job of outgoing message `message_id` has failed an attempt (and was rescheduled);
+    /// returns the job.
+    pub async fn send_job_after_a_failure(&self, message_id: i64) -> crm_store::entity::jobs::Model {
+        use sea_orm::EntityTrait;
+        crate::eventually(
+            &format!("the send job of message {message_id} to fail once"),
+            || async {
+                let jobs = crm_store::entity::jobs::Entity::find()
+                    .all(self.store.db())
+                    .await
+                    .ok()?;
+                jobs.into_iter()
+                    .find(|j| j.payload["message_id"] == message_id && j.last_error.is_some())
+            },
+        )
+        .await
+    }
+
     /// Waits until message `id`, read through the API with `token`, has `status` (sent by the job runner, for
     /// example); returns it.
     pub async fn message_reaching(&self, token: &str, id: i64, status: &str) -> Value {

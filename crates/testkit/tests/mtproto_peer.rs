@@ -87,6 +87,15 @@ async fn logged_in(peer: &MtprotoPeer, gateway: &GrammersGateway) {
     assert!(matches!(outcome, LoginOutcome::Authenticated(_)), "{outcome:?}");
 }
 
+/// Connects the logged-in owner.
+async fn connected(gateway: &GrammersGateway) -> Arc<dyn Connection> {
+    let (connection, _) = gateway
+        .connect(&account(), CollectScope::default())
+        .await
+        .unwrap();
+    connection
+}
+
 async fn next(connection: &dyn Connection) -> ReceivedUpdate {
     tokio::time::timeout(WAIT, connection.next_update())
         .await
@@ -260,10 +269,7 @@ async fn the_same_random_id_sent_twice_creates_one_message() {
     let peer = world(None).await;
     let gateway = gateway(&peer);
     logged_in(&peer, &gateway).await;
-    let (connection, _) = gateway
-        .connect(&account(), CollectScope::default())
-        .await
-        .unwrap();
+    let connection = connected(&gateway).await;
     // The customer must be known to the session (access hash) before we can write to them.
     peer.customer_writes(OWNER, CUSTOMER, "hi");
     next_message(connection.as_ref()).await;
@@ -300,10 +306,7 @@ async fn a_message_pushed_while_disconnected_arrives_after_reconnecting() {
     let gateway = GrammersGateway::new(vault.clone(), settings);
     logged_in(&peer, &gateway).await;
 
-    let (connection, _) = gateway
-        .connect(&account(), CollectScope::default())
-        .await
-        .unwrap();
+    let connection = connected(&gateway).await;
     peer.customer_writes(OWNER, CUSTOMER, "before");
     let (message, received) = next_message(connection.as_ref()).await;
     assert_eq!(message.text.as_deref(), Some("before"));
@@ -319,10 +322,7 @@ async fn a_message_pushed_while_disconnected_arrives_after_reconnecting() {
     .await;
     let missed = peer.customer_writes(OWNER, CUSTOMER, "while you were away");
 
-    let (connection, _) = gateway
-        .connect(&account(), CollectScope::default())
-        .await
-        .unwrap();
+    let connection = connected(&gateway).await;
     let (message, _) = next_message(connection.as_ref()).await;
     assert_eq!(message.text.as_deref(), Some("while you were away"));
     assert_eq!(message.telegram_message_id, i64::from(missed));
@@ -335,10 +335,7 @@ async fn flood_wait_on_send_is_retry_after() {
     let peer = world(None).await;
     let gateway = gateway(&peer);
     logged_in(&peer, &gateway).await;
-    let (connection, _) = gateway
-        .connect(&account(), CollectScope::default())
-        .await
-        .unwrap();
+    let connection = connected(&gateway).await;
     peer.customer_writes(OWNER, CUSTOMER, "hi");
     next_message(connection.as_ref()).await;
 
@@ -409,10 +406,7 @@ async fn a_pushed_photo_downloads() {
     let peer = world(None).await;
     let gateway = gateway(&peer);
     logged_in(&peer, &gateway).await;
-    let (connection, _) = gateway
-        .connect(&account(), CollectScope::default())
-        .await
-        .unwrap();
+    let connection = connected(&gateway).await;
     let photo: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let id = peer.customer_sends_media(
         OWNER,
@@ -542,10 +536,7 @@ async fn read_marks_media_sends_and_history_reach_the_peer() {
     let peer = world(None).await;
     let gateway = gateway(&peer);
     logged_in(&peer, &gateway).await;
-    let (connection, _) = gateway
-        .connect(&account(), CollectScope::default())
-        .await
-        .unwrap();
+    let connection = connected(&gateway).await;
     let first = peer.customer_writes(OWNER, CUSTOMER, "one");
     next_message(connection.as_ref()).await;
 
@@ -602,10 +593,7 @@ async fn a_stalled_peer_loses_nothing_once_the_connection_is_rebuilt() {
     let peer = world(None).await;
     let gateway = gateway(&peer);
     logged_in(&peer, &gateway).await;
-    let (connection, _) = gateway
-        .connect(&account(), CollectScope::default())
-        .await
-        .unwrap();
+    let connection = connected(&gateway).await;
 
     peer.set_stalled(true);
     let a = peer.customer_writes(OWNER, CUSTOMER, "a");
@@ -628,10 +616,7 @@ async fn a_stalled_peer_loses_nothing_once_the_connection_is_rebuilt() {
         (peer.open_connections() == 0).then_some(())
     })
     .await;
-    let (connection, _) = gateway
-        .connect(&account(), CollectScope::default())
-        .await
-        .unwrap();
+    let connection = connected(&gateway).await;
     let (first, _) = next_message(connection.as_ref()).await;
     let (second, _) = next_message(connection.as_ref()).await;
     assert_eq!(
@@ -660,10 +645,7 @@ async fn a_send_whose_answer_is_lost_is_not_posted_twice() {
     let peer = world(None).await;
     let gateway = gateway(&peer);
     logged_in(&peer, &gateway).await;
-    let (connection, _) = gateway
-        .connect(&account(), CollectScope::default())
-        .await
-        .unwrap();
+    let connection = connected(&gateway).await;
     peer.customer_writes(OWNER, CUSTOMER, "hi");
     next_message(connection.as_ref()).await;
 
@@ -697,10 +679,7 @@ async fn a_session_revoked_while_connected_is_reported() {
     let peer = world(None).await;
     let gateway = gateway(&peer);
     logged_in(&peer, &gateway).await;
-    let (connection, _) = gateway
-        .connect(&account(), CollectScope::default())
-        .await
-        .unwrap();
+    let connection = connected(&gateway).await;
     peer.revoke_session();
     let result = tokio::time::timeout(WAIT, connection.ping())
         .await
@@ -771,10 +750,7 @@ async fn a_short_message_from_a_known_sender_arrives() {
     let peer = world(None).await;
     let gateway = gateway(&peer);
     logged_in(&peer, &gateway).await;
-    let (connection, _) = gateway
-        .connect(&account(), CollectScope::default())
-        .await
-        .unwrap();
+    let connection = connected(&gateway).await;
     peer.customer_writes(OWNER, CUSTOMER, "full");
     next_message(connection.as_ref()).await;
 
@@ -796,10 +772,7 @@ async fn a_short_message_from_a_new_sender_can_be_answered() {
     let gateway = gateway(&peer);
     logged_in(&peer, &gateway).await;
     peer.add_user(3003, "+15550003", "Nina", None);
-    let (connection, _) = gateway
-        .connect(&account(), CollectScope::default())
-        .await
-        .unwrap();
+    let connection = connected(&gateway).await;
     // Once the stream has caught up (the first update), later ones come from the socket.
     peer.customer_writes(OWNER, 3003, "someone else");
     next_message(connection.as_ref()).await;
@@ -880,10 +853,7 @@ async fn a_short_flood_wait_reaches_the_caller_at_once() {
     let peer = world(None).await;
     let gateway = gateway(&peer);
     logged_in(&peer, &gateway).await;
-    let (connection, _) = gateway
-        .connect(&account(), CollectScope::default())
-        .await
-        .unwrap();
+    let connection = connected(&gateway).await;
     peer.customer_writes(OWNER, CUSTOMER, "hi");
     next_message(connection.as_ref()).await;
     peer.flood_next_send(42);

@@ -330,16 +330,7 @@ async fn drops_stalls_flood_waits_and_revocation(database: TestDatabase) {
         )
         .await;
     let waiting_id = waiting.body["id"].as_i64().unwrap();
-    let job = eventually("the job rescheduled by FLOOD_WAIT", || async {
-        use sea_orm::EntityTrait;
-        let jobs = crm_store::entity::jobs::Entity::find()
-            .all(app.store.db())
-            .await
-            .unwrap();
-        jobs.into_iter()
-            .find(|j| j.payload["message_id"] == waiting_id && j.last_error.is_some())
-    })
-    .await;
+    let job = app.send_job_after_a_failure(waiting_id).await;
     assert!(job.run_at > chrono::Utc::now() + chrono::Duration::minutes(55));
 
     peer.revoke_session();

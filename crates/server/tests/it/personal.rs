@@ -635,15 +635,7 @@ async fn replies_go_out_once_with_their_random_id(database: TestDatabase) {
         )
         .await;
     let waiting_id = waiting.body["id"].as_i64().unwrap();
-    let job = eventually("the job rescheduled after the flood wait", || async {
-        let jobs = crm_store::entity::jobs::Entity::find()
-            .all(app.store.db())
-            .await
-            .unwrap();
-        jobs.into_iter()
-            .find(|j| j.payload["message_id"] == waiting_id && j.last_error.is_some())
-    })
-    .await;
+    let job = app.send_job_after_a_failure(waiting_id).await;
     assert!(
         job.run_at > Utc::now() + chrono::Duration::minutes(55),
         "run_at {}",

@@ -23,6 +23,17 @@ pub const TOO_LARGE: &str = "too_large";
 /// Could not be downloaded.
 pub const FAILED: &str = "failed";
 
+/// The job downloading file `media_file_id`, optionally with a size limit of its own.
+fn download_job(media_file_id: i64, max_bytes: Option<u64>) -> NewJob {
+    let mut payload = json!({ "media_file_id": media_file_id });
+    if let Some(max_bytes) = max_bytes {
+        payload["max_bytes"] = json!(max_bytes);
+    }
+    let mut job = NewJob::now(DOWNLOAD_MEDIA, payload);
+    job.max_attempts = 8;
+    job
+}
+
 /// Records a file of `message_id` to download and queues its download, through `conn` (the transaction that
 /// stores the message). A file Telegram says is over `max_bytes` is recorded as too large, with no job.
 pub async fn queue_download<C: ConnectionTrait>(
@@ -54,8 +65,7 @@ pub async fn queue_download<C: ConnectionTrait>(
     .insert(conn)
     .await?;
     if !too_large {
-        let mut job = NewJob::now(DOWNLOAD_MEDIA, json!({ "media_file_id": row.id }));
-        job.max_attempts = 8;
+        let mut job = download_job(row.id, None);
         job.dedupe_key = Some(format!("{DOWNLOAD_MEDIA}:{}", row.id));
         job.pinned_account_id = policy.pinned_account_id;
         jobs::enqueue(conn, job).await?;
@@ -216,12 +226,7 @@ pub async fn fetch_on_demand(store: &Store, id: i64, account_id: i64) -> StoreRe
         .exec(&txn)
         .await?;
     if reset.rows_affected == 1 {
-        let mut job = NewJob::now(
-            DOWNLOAD_MEDIA,
-            json!({ "media_file_id": id, "max_bytes": MAX_ON_DEMAND_BYTES }),
-        )
-        .pinned_to(account_id);
-        job.max_attempts = 8;
+        let job = download_job(id, Some(MAX_ON_DEMAND_BYTES)).pinned_to(account_id);
         jobs::enqueue(&txn, job).await?;
     }
     txn.commit().await?;

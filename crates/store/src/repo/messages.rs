@@ -116,11 +116,19 @@ pub async fn timeline_page(
     .await
 }
 
-/// The account a stored message came through.
-pub async fn account_of(
-    store: &Store,
-    message_id: i64,
-) -> StoreResult<Option<crate::entity::accounts::Model>> {
+/// A stored message with the chat and the account it came through.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The message.
+    pub message: messages::Model,
+    /// Its chat.
+    pub chat: crate::entity::chats::Model,
+    /// The chat's account.
+    pub account: crate::entity::accounts::Model,
+}
+
+/// Message `message_id` with its chat and account; `None` if any of them is gone.
+pub async fn origin(store: &Store, message_id: i64) -> StoreResult<Option<Origin>> {
     let Some(message) = messages::Entity::find_by_id(message_id).one(store.db()).await? else {
         return Ok(None);
     };
@@ -130,7 +138,12 @@ pub async fn account_of(
     else {
         return Ok(None);
     };
-    Ok(crate::entity::accounts::Entity::find_by_id(chat.account_id)
+    let account = crate::entity::accounts::Entity::find_by_id(chat.account_id)
         .one(store.db())
-        .await?)
+        .await?;
+    Ok(account.map(|account| Origin {
+        message,
+        chat,
+        account,
+    }))
 }

@@ -247,6 +247,23 @@ pub async fn set_enabled(store: &Store, account_id: i64, enabled: bool) -> Store
     Ok(())
 }
 
+/// Statuses during which a personal account is not connected: a login owns its session.
+const LOGIN_STATUSES: [&str; 2] = [
+    AccountStatus::Authenticating.as_str(),
+    AccountStatus::PasswordRequired.as_str(),
+];
+
+/// Whether a connected personal account should stay connected: enabled, with a session, not in the middle of a
+/// login (the filter of [`accounts_to_connect`], minus the error retry time, which a live connection is past).
+pub fn stays_connected(account: &accounts::Model) -> bool {
+    account.enabled && has_session(account) && !logging_in(account)
+}
+
+/// Whether a login (code, password or QR) is in progress on the account.
+pub fn logging_in(account: &accounts::Model) -> bool {
+    LOGIN_STATUSES.contains(&account.status.as_str())
+}
+
 /// Personal accounts the supervisor should connect now: enabled, with a session, not in the middle of a login,
 /// and not waiting out an error.
 pub async fn accounts_to_connect(store: &Store) -> StoreResult<Vec<accounts::Model>> {
@@ -255,10 +272,7 @@ pub async fn accounts_to_connect(store: &Store) -> StoreResult<Vec<accounts::Mod
         .filter(accounts::Column::AccountType.eq(AccountType::Personal.as_str()))
         .filter(accounts::Column::Enabled.eq(true))
         .filter(accounts::Column::SessionSealed.is_not_null())
-        .filter(accounts::Column::Status.is_not_in([
-            AccountStatus::Authenticating.as_str(),
-            AccountStatus::PasswordRequired.as_str(),
-        ]))
+        .filter(accounts::Column::Status.is_not_in(LOGIN_STATUSES))
         .filter(
             Condition::any()
                 .add(accounts::Column::Status.ne(AccountStatus::Error.as_str()))
@@ -516,4 +530,22 @@ pub async fn start(store: &Store, account: &accounts::Model) -> StoreResult<()> 
         set_status(store, account.id, AccountStatus::Inactive).await?;
     }
     Ok(())
+}
+
+/// Waits until no instance holds the connection lease of `account_id` (it disconnected), checking every 100 ms
+/// for at most `patience`. Returns the holder still connected when the patience ran out, if any.
+pub async fn wait_until_disconnected(
+    store: &Store,
+    account_id: i64,
+    patience: std::time::Duration,
+) -> StoreResult<Option<String>> {
+    let lease = connection_lease(account_id);
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let holder = crate::repo::leases::holder(store, &lease).await?;
+        if holder.is_none() || tokio::time::Instant::now() >= deadline {
+            return Ok(holder);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

@@ -329,7 +329,9 @@ pub async fn fetch(
         return Err(ApiError::not_found("File"));
     }
     let account = match row.message_id {
-        Some(message_id) => message_repo::account_of(&state.store, message_id).await?,
+        Some(message_id) => message_repo::origin(&state.store, message_id)
+            .await?
+            .map(|origin| origin.account),
         None => None,
     };
     let Some(account) =

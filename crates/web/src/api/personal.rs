@@ -15,7 +15,6 @@ use crm_core::personal::{AccountHandle, CodeSent, LoginOutcome, QrProgress, QrTo
 use crm_core::secrets::Sensitive;
 use crm_store::entity::accounts;
 use crm_store::repo::audit::{self, AuditEntry};
-use crm_store::repo::leases;
 use crm_store::repo::personal::{self, NewPersonal};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -154,11 +153,7 @@ fn is_logged_in(account: &accounts::Model) -> bool {
     personal::has_session(account)
         && account.telegram_user_id.is_some()
         && account.removed_at.is_none()
-        && ![
-            AccountStatus::Authenticating.as_str(),
-            AccountStatus::PasswordRequired.as_str(),
-        ]
-        .contains(&account.status.as_str())
+        && !personal::logging_in(account)
         && account.error_code.as_deref() != Some(UserError::SessionRevoked.code())
 }
 
@@ -200,17 +195,12 @@ fn command(state: &AppState, account_id: Option<i64>, action: AccountAction) {
 /// Asks whichever instance is connected to the account to let it go, and waits (bounded) until it has.
 async fn disconnect(state: &AppState, account_id: i64) -> ApiResult<()> {
     command(state, Some(account_id), AccountAction::Stop);
-    let lease = personal::connection_lease(account_id);
-    let deadline = Instant::now() + state.settings.disconnect_wait;
-    while leases::holder(&state.store, &lease).await?.is_some() {
-        if Instant::now() >= deadline {
-            return Err(ApiError::Core(crm_core::CoreError::Unavailable(
-                "The instance connected to this account did not let it go in time; try again shortly.".into(),
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    match personal::wait_until_disconnected(&state.store, account_id, state.settings.disconnect_wait).await? {
+        None => Ok(()),
+        Some(_) => Err(ApiError::Core(crm_core::CoreError::Unavailable(
+            "The instance connected to this account did not let it go in time; try again shortly.".into(),
+        ))),
     }
-    Ok(())
 }
 
 /// A Telegram failure during a login: recorded on the account (except the ones the admin simply corrects and
