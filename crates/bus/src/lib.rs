@@ -1,9 +1,12 @@
 //! Event bus implementations: the in-process bus for the embedded single-instance mode, and the Redis bus
-//! that carries events between several instances.
+//! that carries events between several instances; and the relay, which turns the committed event log into an
+//! ordered feed for this instance's WebSocket hub.
 
 pub mod redis_bus;
+pub mod relay;
 
 pub use redis_bus::RedisBus;
+pub use relay::Relay;
 
 use crm_core::event::{Event, EventBus};
 use tokio::sync::broadcast;

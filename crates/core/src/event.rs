@@ -1,9 +1,125 @@
-//! Events published after a change is committed, and the port through which they travel between parts
-//! (and, with Redis, between instances).
+//! Events: the changes users are told about ([`DomainEvent`], written to the event log in the transaction of
+//! the change), the log entries as they travel to WebSocket clients once sequenced ([`StoredEvent`]), and the
+//! bus between the parts of the system and between instances ([`Event`], [`EventBus`]).
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
-/// Something that happened which open connections may need to know about.
+use crate::ids::{AccountId, ChatId, EventSeq, MessageId, UserId};
+use crate::views::{AccountView, ChatView, MessageView};
+
+/// A change connected users are told about. A use case returns the events it produced, and they are written
+/// to the event log in the same transaction as the change, with payloads built from the data in hand.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DomainEvent {
+    /// A message was stored.
+    NewMessage(MessageView),
+    /// A stored message changed (status, file, edit, reaction, deletion).
+    MessageUpdated(MessageView),
+    /// A message was removed (a duplicate copy merged into another).
+    MessageRemoved {
+        /// The message.
+        message_id: MessageId,
+        /// Its chat.
+        chat_id: ChatId,
+    },
+    /// A chat changed (counters, newest message, holder, blocked).
+    ChatUpdated(ChatView),
+    /// A chat was given to `user_id` (only they get this).
+    ChatAdded {
+        /// The new holder.
+        user_id: UserId,
+        /// The chat.
+        chat: ChatView,
+    },
+    /// A chat was taken from `user_id` (only they get this).
+    ChatRemoved {
+        /// The former holder.
+        user_id: UserId,
+        /// The chat.
+        chat_id: ChatId,
+    },
+    /// An account's status or profile changed, or a login has a fresh QR code to show (admins only: it names
+    /// no chat).
+    AccountStatus {
+        /// The account now.
+        account: AccountView,
+        /// A QR login's current code (`qr_svg`, `login_url`, `expires_at`), while one runs.
+        qr: Option<Value>,
+    },
+    /// An account was removed (admins only).
+    AccountRemoved {
+        /// The account.
+        account_id: AccountId,
+    },
+}
+
+impl DomainEvent {
+    /// The WebSocket message type.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NewMessage(_) => "new_message",
+            Self::MessageUpdated(_) => "message_updated",
+            Self::MessageRemoved { .. } => "message_removed",
+            Self::ChatUpdated(_) => "chat_updated",
+            Self::ChatAdded { .. } => "chat_added",
+            Self::ChatRemoved { .. } => "chat_removed",
+            Self::AccountStatus { .. } | Self::AccountRemoved { .. } => "account_status",
+        }
+    }
+
+    /// The chat concerned: who may see the chat may see the event.
+    pub fn chat_id(&self) -> Option<i64> {
+        match self {
+            Self::NewMessage(message) | Self::MessageUpdated(message) => Some(message.chat_id),
+            Self::MessageRemoved { chat_id, .. } | Self::ChatRemoved { chat_id, .. } => Some(chat_id.0),
+            Self::ChatUpdated(chat) | Self::ChatAdded { chat, .. } => Some(chat.id),
+            Self::AccountStatus { .. } | Self::AccountRemoved { .. } => None,
+        }
+    }
+
+    /// The only user the event is for, if any.
+    pub fn user_id(&self) -> Option<i64> {
+        match self {
+            Self::ChatAdded { user_id, .. } | Self::ChatRemoved { user_id, .. } => Some(user_id.0),
+            _ => None,
+        }
+    }
+
+    /// The body clients receive (without `type` and `event_id`, which the hub adds).
+    pub fn payload(&self) -> Value {
+        match self {
+            Self::NewMessage(message) | Self::MessageUpdated(message) => json!({ "message": message }),
+            Self::MessageRemoved { message_id, chat_id } => {
+                json!({ "message_id": message_id, "chat_id": chat_id })
+            }
+            Self::ChatUpdated(chat) | Self::ChatAdded { chat, .. } => json!({ "chat": chat }),
+            Self::ChatRemoved { chat_id, .. } => json!({ "chat_id": chat_id }),
+            Self::AccountStatus { account, qr: None } => json!({ "account": account }),
+            Self::AccountStatus { account, qr: Some(qr) } => json!({ "account": account, "qr": qr }),
+            Self::AccountRemoved { account_id } => json!({ "account": { "id": account_id, "status": "removed" } }),
+        }
+    }
+}
+
+/// An event of the log, sequenced: its number is dense and follows commit order, so a client that has seen
+/// number N has seen everything before it and resumes exactly after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// Its number in the log (`event_id` on the wire).
+    pub seq: EventSeq,
+    /// The WebSocket message type (`new_message`, `chat_updated`, …).
+    pub kind: String,
+    /// The chat concerned: who may see the chat may see the event.
+    pub chat_id: Option<i64>,
+    /// The only user the event is for, if any.
+    pub user_id: Option<i64>,
+    /// The body clients receive (without `type` and `event_id`, which the hub adds).
+    pub payload: Value,
+}
+
+/// What travels on the bus: notices for the parts of every instance. None of it is stored; what users must not
+/// miss goes through the event log and arrives as [`Event::Logged`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
@@ -17,8 +133,11 @@ pub enum Event {
         /// The user concerned.
         user_id: i64,
     },
-    /// A change for connected users, already in the event log under `event_id`.
-    Published(StoredEvent),
+    /// Events of the log were sequenced, in order (an instance's relay tells every instance).
+    Logged {
+        /// The events, consecutive numbers, oldest first.
+        events: Vec<StoredEvent>,
+    },
     /// An admin asked the instance connected to a personal account (or every instance) to act now.
     AccountControl {
         /// The account; `None` for every personal account.
@@ -42,25 +161,10 @@ pub enum AccountAction {
     Sync,
 }
 
-/// An event from the log, as it travels to the WebSocket hub.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredEvent {
-    /// Its number in the log; increases with every event.
-    pub event_id: i64,
-    /// The WebSocket message type (`new_message`, `chat_updated`, …).
-    pub kind: String,
-    /// The chat concerned: who may see the chat may see the event.
-    pub chat_id: Option<i64>,
-    /// The only user the event is for, if any.
-    pub user_id: Option<i64>,
-    /// The body clients receive (without `type` and `event_id`, which the hub adds).
-    pub payload: serde_json::Value,
-}
-
-/// Carries events to every subscriber. Publishing never blocks on slow subscribers: a subscriber that falls
-/// behind the buffer sees `RecvError::Lagged` and must resynchronise.
+/// Carries [`Event`]s to every subscriber of every instance. Publishing never blocks on slow subscribers: a
+/// subscriber that falls behind the buffer sees `RecvError::Lagged` and must resynchronise.
 pub trait EventBus: Send + Sync + 'static {
-    /// Sends `event` to every current subscriber.
+    /// Sends `event` to every current subscriber, here and on the other instances.
     fn publish(&self, event: Event);
     /// Starts receiving events published from now on.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event>;
@@ -68,15 +172,4 @@ pub trait EventBus: Send + Sync + 'static {
     fn degraded(&self) -> bool {
         false
     }
-}
-
-/// Where background work (sending, downloads, polling) reports changes users should see at once; the web layer
-/// implements it by logging and publishing the matching events.
-pub trait ChangeFeed: Send + Sync + 'static {
-    /// A message was stored (`is_new`) or changed (status, file, edit); `chat_id` also refreshes its chat.
-    fn message_changed(&self, message_id: i64, is_new: bool, chat_id: Option<i64>);
-    /// A message was removed from chat `chat_id` (a duplicate copy merged into another).
-    fn message_removed(&self, message_id: i64, chat_id: i64);
-    /// An account's status or profile changed; admins see it at once.
-    fn account_changed(&self, account_id: i64);
 }

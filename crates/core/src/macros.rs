@@ -1,7 +1,18 @@
-//! The `string_enum!` macro: closed sets of values stored and sent as short strings.
+//! The `string_enum!` macro: closed sets of values stored and sent as short strings, and the [`StringEnum`]
+//! trait through which the database layer stores any of them.
 
-/// Declares an enum whose variants have one stored/wire string each, with `as_str`, `parse`, `ALL`,
-/// serde and OpenAPI support.
+/// A closed set of values with one stored and wire string each.
+pub trait StringEnum: Sized + Copy + Send + Sync + 'static {
+    /// Every value, in declaration order.
+    const ALL: &'static [Self];
+    /// The stored and wire form.
+    fn as_str(self) -> &'static str;
+    /// Parses the stored or wire form.
+    fn parse(value: &str) -> crate::CoreResult<Self>;
+}
+
+/// Declares an enum whose variants have one stored/wire string each, with `as_str`, `parse`, `ALL`, serde,
+/// [`StringEnum`], and (with the `openapi` feature) an OpenAPI schema.
 #[macro_export]
 macro_rules! string_enum {
     (
@@ -11,7 +22,8 @@ macro_rules! string_enum {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         pub enum $name {
             $( $(#[$vmeta])* #[serde(rename = $text)] $variant, )+
         }
@@ -31,10 +43,22 @@ macro_rules! string_enum {
                     $($text => Ok($name::$variant),)+
                     other => Err($crate::CoreError::invalid(format!(
                         concat!("unknown ", stringify!($name), " `{}`; expected one of: {}"),
-                        other,
+                        other.chars().take(64).collect::<String>(),
                         [$($text),+].join(", ")
                     ))),
                 }
+            }
+        }
+
+        impl $crate::StringEnum for $name {
+            const ALL: &'static [Self] = $name::ALL;
+
+            fn as_str(self) -> &'static str {
+                $name::as_str(self)
+            }
+
+            fn parse(value: &str) -> $crate::CoreResult<Self> {
+                $name::parse(value)
             }
         }
 

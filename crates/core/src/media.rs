@@ -1,5 +1,90 @@
-//! Files: what their bytes say they are (never the declared type or the extension), which kinds may be
-//! uploaded, which may be shown inline, and safe display names.
+//! Files: the stored-file record, what their bytes say they are (never the declared type or the extension),
+//! which kinds may be uploaded, which may be shown inline, and safe display names.
+
+use chrono::{DateTime, Utc};
+
+use crate::ids::{MediaFileId, MessageId, UserId};
+use crate::string_enum;
+
+string_enum! {
+    /// Where a file stands.
+    MediaStatus {
+        /// Waiting for its download.
+        Pending => "pending",
+        /// On disk.
+        Stored => "stored",
+        /// Over the automatic download limit; can be fetched another way.
+        TooLarge => "too_large",
+        /// Could not be downloaded.
+        Failed => "failed",
+    }
+}
+
+string_enum! {
+    /// How a file came to us.
+    MediaOrigin {
+        /// Received with a message, downloaded from Telegram.
+        Download => "download",
+        /// Uploaded by an operator to send.
+        Upload => "upload",
+    }
+}
+
+/// A stored (or to-be-downloaded) file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaFile {
+    /// Id.
+    pub id: MediaFileId,
+    /// The message it belongs to (an upload has none until it is sent).
+    pub message_id: Option<MessageId>,
+    /// The user who uploaded it.
+    pub uploaded_by_user_id: Option<UserId>,
+    /// Download or upload.
+    pub origin: MediaOrigin,
+    /// Where it stands.
+    pub status: MediaStatus,
+    /// Path under the media directory; generated, never from user input.
+    pub storage_path: Option<String>,
+    /// Original file name, made safe.
+    pub file_name: Option<String>,
+    /// Content type sniffed from the bytes (Telegram's before the download).
+    pub content_type: Option<String>,
+    /// Size in bytes.
+    pub file_size: Option<i64>,
+    /// SHA-256 of the content, hex.
+    pub sha256: Option<String>,
+    /// Telegram's file id (to download or re-send).
+    pub telegram_file_id: Option<String>,
+    /// Telegram's stable unique file id.
+    pub telegram_file_unique_id: Option<String>,
+    /// Why the download failed.
+    pub error: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A file received with a message, to record (and download unless it is too large).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDownload {
+    /// The message.
+    pub message_id: MessageId,
+    /// Pending, or too large to download automatically.
+    pub status: MediaStatus,
+    /// Original name, made safe.
+    pub file_name: Option<String>,
+    /// Telegram's MIME type.
+    pub content_type: Option<String>,
+    /// Telegram's size.
+    pub file_size: Option<i64>,
+    /// Telegram's file id.
+    pub telegram_file_id: String,
+    /// Telegram's unique file id.
+    pub telegram_file_unique_id: Option<String>,
+    /// When it arrived.
+    pub created_at: DateTime<Utc>,
+}
 
 /// A broad class of file, decided from its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,19 +2,16 @@
 //! personal-account gateway, what it answers and how it fails. The grammers implementation and the scripted test
 //! fake both live outside the core; nothing here names an MTProto library type.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::ids::{AccountId, PeerId, TelegramMessageId};
 use crate::inbound::InboundEvent;
-use crate::outbound::{OutgoingMessage, SendFuture};
+use crate::outbound::{DownloadedFile, OutgoingMessage, SendFuture};
+pub use crate::ports::BoxFuture;
 use crate::secrets::Sensitive;
-
-/// A boxed future, so gateways can be used as trait objects.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The application credentials (from my.telegram.org) a personal account logs in with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +26,7 @@ pub struct AppCredentials {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountHandle {
     /// Our account id; the gateway loads and saves the account's session through the [`SessionVault`] by it.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// Phone number in international format (`+` and digits).
     pub phone_number: String,
     /// Application credentials.
@@ -168,37 +165,11 @@ impl UserError {
     }
 }
 
-/// Something a connected personal account observed, beyond what [`InboundEvent`] covers.
-#[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "updates are moved once from the gateway to the store; messages are the common case"
-)]
-pub enum PersonalUpdate {
-    /// A message, edit or reaction, in channel-neutral terms.
-    Inbound(InboundEvent),
-    /// Messages were deleted. In private chats and basic groups Telegram does not say which chat: ids are
-    /// unique per account there, so `peer_id` is `None`.
-    Deleted {
-        /// The channel or supergroup, when Telegram names it.
-        peer_id: Option<i64>,
-        /// Telegram ids of the deleted messages.
-        telegram_message_ids: Vec<i64>,
-    },
-    /// The other side read our messages up to `max_id`.
-    ReadOutbox {
-        /// The chat.
-        peer_id: i64,
-        /// Highest message id read.
-        max_id: i64,
-    },
-}
-
 /// An update with the resume point to save once it is stored; saving it earlier could lose the update.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReceivedUpdate {
     /// What happened.
-    pub update: PersonalUpdate,
+    pub event: InboundEvent,
     /// Opaque checkpoint to hand back to [`Connection::checkpoint`] after the update is stored.
     pub checkpoint: Option<Checkpoint>,
 }
@@ -206,17 +177,6 @@ pub struct ReceivedUpdate {
 /// A position in an account's update sequence, opaque to everything but the gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint(pub serde_json::Value);
-
-/// A downloaded file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DownloadedFile {
-    /// Contents.
-    pub bytes: Vec<u8>,
-    /// Original file name, when the message has one.
-    pub file_name: Option<String>,
-    /// MIME type Telegram reports.
-    pub mime_type: Option<String>,
-}
 
 /// How much history to import on an account's first connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,6 +196,16 @@ pub struct CollectScope {
     pub include_channels: bool,
 }
 
+impl CollectScope {
+    /// What `account` is set to collect.
+    pub fn of(account: &crate::account::Account) -> Self {
+        Self {
+            include_groups: account.include_groups,
+            include_channels: account.include_channels,
+        }
+    }
+}
+
 /// A live connection of one personal account. Dropping it disconnects in the background; [`Connection::close`]
 /// disconnects and waits until the socket is closed and the session saved, so the account can be connected
 /// again (here or elsewhere) without two connections overlapping.
@@ -252,13 +222,13 @@ pub trait Connection: Send + Sync {
     /// after a crash never posts twice.
     fn send(&self, message: OutgoingMessage, random_id: i64) -> SendFuture<'_>;
     /// Marks the chat read in Telegram up to `max_id`.
-    fn mark_read(&self, peer_id: i64, max_id: i64) -> BoxFuture<'_, Result<(), UserError>>;
+    fn mark_read(&self, peer_id: PeerId, max_id: TelegramMessageId) -> BoxFuture<'_, Result<(), UserError>>;
     /// Downloads the media of a message, re-fetching the message first (file references expire). Refuses
     /// files larger than `max_bytes` with [`UserError::PeerUnavailable`] naming the size.
     fn download(
         &self,
-        peer_id: i64,
-        telegram_message_id: i64,
+        peer_id: PeerId,
+        telegram_message_id: TelegramMessageId,
         max_bytes: u64,
     ) -> BoxFuture<'_, Result<DownloadedFile, UserError>>;
     /// Recent history, oldest first within each dialog, as new-message events.
@@ -273,11 +243,16 @@ pub trait Connection: Send + Sync {
 /// sealed in the database. The gateway reads and writes it; nothing else looks inside.
 pub trait SessionVault: Send + Sync {
     /// The stored session of `account_id`, if any.
-    fn load(&self, account_id: i64) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>>;
+    fn load(&self, account_id: AccountId) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>>;
     /// Replaces the stored session of `account_id`.
-    fn save(&self, account_id: i64, session: Vec<u8>) -> BoxFuture<'_, Result<(), String>>;
+    fn save(&self, account_id: AccountId, session: Vec<u8>) -> BoxFuture<'_, Result<(), String>>;
     /// Forgets the stored session of `account_id` (after a log-out or a revocation).
-    fn clear(&self, account_id: i64) -> BoxFuture<'_, Result<(), String>>;
+    fn clear(&self, account_id: AccountId) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// The name of the lease held by the instance connected to personal account `account_id`.
+pub fn connection_lease(account_id: AccountId) -> String {
+    format!("personal:{account_id}")
 }
 
 /// A live connection and the account's profile as Telegram reports it on connecting.

@@ -1,8 +1,9 @@
-//! Users of the inbox: their roles and the rules for usernames, passwords and chat limits.
+//! Users of the inbox: the user record, their roles and the rules for usernames, passwords and chat limits.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
+use crate::ids::UserId;
 use crate::{CoreError, CoreResult};
 
 /// Default for how many chats one operator may hold at once (the predecessor's default).
@@ -15,7 +16,8 @@ pub const MIN_PASSWORD_LEN: usize = 8;
 pub const MAX_PASSWORD_LEN: usize = 1024;
 
 /// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Manages accounts, operators and every chat.
@@ -41,6 +43,66 @@ impl Role {
             other => Err(CoreError::invalid(format!(
                 "unknown role `{other}`: use `admin` or `operator`"
             ))),
+        }
+    }
+}
+
+impl crate::StringEnum for Role {
+    const ALL: &'static [Self] = &[Role::Admin, Role::Operator];
+
+    fn as_str(self) -> &'static str {
+        Role::as_str(self)
+    }
+
+    fn parse(value: &str) -> CoreResult<Self> {
+        Role::parse(value)
+    }
+}
+
+/// A person who logs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Id.
+    pub id: UserId,
+    /// Unique login name (case-sensitive).
+    pub username: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// What the user may do.
+    pub role: Role,
+    /// Inactive users cannot log in and hold no tokens.
+    pub is_active: bool,
+    /// How many chats the user may hold at once.
+    pub max_chats: i32,
+    /// Name shown to colleagues.
+    pub display_name: String,
+    /// UI language tag.
+    pub language: String,
+    /// Last successful login.
+    pub last_login_at: Option<DateTime<Utc>>,
+    /// Set when the user was removed.
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl User {
+    /// The name shown on messages the user sends: the display name, else the login name.
+    pub fn shown_name(&self) -> &str {
+        if self.display_name.is_empty() {
+            &self.username
+        } else {
+            &self.display_name
+        }
+    }
+
+    /// Whose view the user's reads take.
+    pub fn viewer(&self) -> crate::chat::Viewer {
+        match self.role {
+            Role::Admin => crate::chat::Viewer::Admin,
+            Role::Operator => crate::chat::Viewer::Operator(self.id),
         }
     }
 }

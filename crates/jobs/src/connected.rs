@@ -1,45 +1,52 @@
 //! The personal accounts this instance is connected to right now, shared by the supervisor (which adds and
-//! removes them), the job runner (which claims the jobs pinned to them) and the handlers that use them.
+//! removes them), the job runner (which claims the jobs pinned to them) and the personal channel (which sends
+//! through them).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
+use crm_core::ids::AccountId;
 use crm_core::personal::Connection;
 
 /// Live connections by account id; cheap to clone.
 #[derive(Clone, Default)]
 pub struct ConnectedAccounts {
-    inner: Arc<RwLock<HashMap<i64, Arc<dyn Connection>>>>,
+    inner: Arc<RwLock<HashMap<AccountId, Arc<dyn Connection>>>>,
 }
 
 impl ConnectedAccounts {
     /// The live connection of `account_id` on this instance.
-    pub fn get(&self, account_id: i64) -> Option<Arc<dyn Connection>> {
+    pub fn get(&self, account_id: AccountId) -> Option<Arc<dyn Connection>> {
         self.inner
             .read()
-            .ok()
-            .and_then(|map| map.get(&account_id).cloned())
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&account_id)
+            .cloned()
     }
 
     /// Ids of the accounts connected here.
-    pub fn ids(&self) -> Vec<i64> {
+    pub fn ids(&self) -> Vec<AccountId> {
         self.inner
             .read()
-            .map(|map| map.keys().copied().collect())
-            .unwrap_or_default()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect()
     }
 
     /// Records the live connection of `account_id`.
-    pub fn insert(&self, account_id: i64, connection: Arc<dyn Connection>) {
-        if let Ok(mut map) = self.inner.write() {
-            map.insert(account_id, connection);
-        }
+    pub fn insert(&self, account_id: AccountId, connection: Arc<dyn Connection>) {
+        self.inner
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(account_id, connection);
     }
 
     /// Forgets `account_id` (its connection ended).
-    pub fn remove(&self, account_id: i64) {
-        if let Ok(mut map) = self.inner.write() {
-            map.remove(&account_id);
-        }
+    pub fn remove(&self, account_id: AccountId) {
+        self.inner
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&account_id);
     }
 }

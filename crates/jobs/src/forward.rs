@@ -1,77 +1,54 @@
-//! The `forward_update` job: hands every update a bot receives, unchanged, to the bot's existing backend
-//! (`forward_url`), with the bot's webhook secret in Telegram's header, retrying until that backend answers 2xx.
-//! The URL may carry a token of its own, so it never appears in logs or job errors.
+//! Forwarding a bot's updates, unchanged, to the bot's existing backend (`forward_url`), with the bot's webhook
+//! secret in Telegram's header, retried until that backend answers 2xx. The URL may carry a token of its own,
+//! so it never appears in logs or job errors.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crm_store::Store;
-use crm_store::entity::accounts;
-use crm_store::repo::accounts as account_repo;
-use crm_store::repo::forwarding::FORWARD_UPDATE;
+use crm_core::ids::AccountId;
+use crm_core::ports::Accounts;
 use crm_telegram_bot::webhook::SECRET_HEADER;
-use sea_orm::EntityTrait;
+use serde_json::Value;
 
-use crate::runner::{BoxFuture, JobContext, JobError, JobHandler};
+use crate::runner::JobOutcome;
 
-/// Forwards updates to existing bot backends.
-pub struct ForwardUpdates {
-    store: Store,
+/// Hands updates to existing bot backends.
+pub struct Forwarder {
+    accounts: Arc<dyn Accounts>,
     http: reqwest::Client,
 }
 
-impl ForwardUpdates {
-    /// A handler with its own HTTP client (10 s per attempt).
-    pub fn new(store: Store) -> Result<Arc<Self>, String> {
+impl Forwarder {
+    /// A forwarder with its own HTTP client (10 s per attempt), reading webhook secrets through `accounts`.
+    pub fn new(accounts: Arc<dyn Accounts>) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| e.without_url().to_string())?;
-        Ok(Arc::new(Self { store, http }))
+        Ok(Self { accounts, http })
     }
 
-    async fn forward(&self, job: JobContext) -> Result<(), JobError> {
-        let (Some(account_id), Some(url), Some(update)) = (
-            job.payload["account_id"].as_i64(),
-            job.payload["url"].as_str(),
-            job.payload.get("update"),
-        ) else {
-            return Err(JobError::Permanent(
-                "forward_update job with a malformed payload".into(),
-            ));
+    /// Posts `update` of bot `account_id` to `url`.
+    pub async fn forward(&self, account_id: AccountId, url: &str, update: &Value) -> JobOutcome {
+        let secrets = match self.accounts.find(account_id).await {
+            Ok(Some(_)) => match self.accounts.bot_secrets(account_id).await {
+                Ok(secrets) => secrets,
+                Err(error) => return JobOutcome::Retry(error.to_string()),
+            },
+            Ok(None) => return JobOutcome::Dead("the bot account no longer exists".into()),
+            Err(error) => return JobOutcome::Retry(error.to_string()),
         };
-        let account = accounts::Entity::find_by_id(account_id)
-            .one(self.store.db())
-            .await
-            .map_err(|error| JobError::Retry(error.to_string()))?;
-        let Some(account) = account else {
-            return Err(JobError::Permanent("the bot account no longer exists".into()));
-        };
-        let secrets = account_repo::open_secrets(&self.store, &account)
-            .map_err(|error| JobError::Retry(error.to_string()))?;
         let mut request = self.http.post(url).json(update);
         if let Some(secret) = secrets.webhook_secret {
             request = request.header(SECRET_HEADER, secret.0);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|error| JobError::Retry(format!("forward failed: {}", error.without_url())))?;
-        let status = response.status();
-        if status.is_success() {
-            tracing::debug!(account_id, "update forwarded to the existing bot");
-            return Ok(());
+        match request.send().await {
+            Ok(response) if response.status().is_success() => {
+                tracing::debug!(account_id = %account_id, "update forwarded to the existing bot");
+                JobOutcome::Done
+            }
+            Ok(response) => JobOutcome::Retry(format!("the existing bot answered {}", response.status())),
+            Err(error) => JobOutcome::Retry(format!("forward failed: {}", error.without_url())),
         }
-        Err(JobError::Retry(format!("the existing bot answered {status}")))
-    }
-}
-
-impl JobHandler for ForwardUpdates {
-    fn kind(&self) -> &'static str {
-        FORWARD_UPDATE
-    }
-
-    fn run(&self, job: JobContext) -> BoxFuture<'_, Result<(), JobError>> {
-        Box::pin(self.forward(job))
     }
 }

@@ -1,16 +1,15 @@
-//! The durable job runner: claims due jobs from the database, runs the handler registered for each kind,
-//! retries failures with exponential backoff and jitter (or at the time a handler asks for), dead-letters jobs
-//! that used up their attempts, and schedules periodic housekeeping.
+//! Background work: the durable job runner ([`runner`]) with the handler of every job kind ([`handlers`]), the
+//! personal accounts' channel over their live connections ([`personal_channel`]), long polling for bots
+//! ([`polling`]) and the personal-account supervisor ([`supervisor`]). Everything reaches the database through
+//! the core's use cases and ports.
 
 pub mod backoff;
 pub mod connected;
 pub mod forward;
-pub mod housekeeping;
-pub mod media;
-pub mod outbox;
+pub mod handlers;
+pub mod personal_channel;
 pub mod polling;
-pub mod read_sync;
 pub mod runner;
 pub mod supervisor;
 
-pub use runner::{JobContext, JobError, JobHandler, Runner, RunnerSettings};
+pub use runner::{JobHandler, JobOutcome, Runner, RunnerSettings};

@@ -1,4 +1,11 @@
-//! The loop that claims and runs jobs, and the handler interface job kinds implement.
+//! The loop that claims and runs jobs.
+//!
+//! Jobs run side by side in a `JoinSet`, up to a concurrency limit; a free slot is filled at once, so one slow
+//! job never holds the others back. Each job runs under a timeout shorter than its claim, and the claims of
+//! running jobs are renewed while they run: a job never outlives its claim. If renewing fails for so long that a
+//! claim could lapse (the database is unreachable), the job is cancelled first, so no other instance can take it
+//! over while it still runs. Outcomes are recorded with backoff and jitter (or at the time a handler asks for),
+//! and a job that used up its attempts is dead-lettered.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -7,56 +14,36 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use crm_store::Store;
-use crm_store::entity::jobs as job_entity;
-use crm_store::repo::jobs;
+use crm_core::ids::JobId;
+use crm_core::jobs::ClaimedJob;
+use crm_core::ports::JobQueue;
 use tokio::sync::{Notify, watch};
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::Instant;
 
 use crate::backoff;
 use crate::connected::ConnectedAccounts;
-use crate::housekeeping;
 
-/// A boxed future, so handlers can be stored as trait objects.
+/// A boxed future, so handlers can be trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// How a job attempt failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum JobError {
+/// How a job attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Finished.
+    Done,
     /// A passing failure: retry with backoff.
-    #[error("{0}")]
     Retry(String),
     /// Retry no earlier than the given time (Telegram's `retry_after`, a flood wait).
-    #[error("{1}")]
     RetryAt(DateTime<Utc>, String),
     /// Retrying cannot help: dead-letter now.
-    #[error("{0}")]
-    Permanent(String),
+    Dead(String),
 }
 
-/// The job being run, as a handler sees it.
-#[derive(Debug, Clone)]
-pub struct JobContext {
-    /// Handler input.
-    pub payload: serde_json::Value,
-    /// This attempt's number, from 1.
-    pub attempt: i32,
-    /// Attempts allowed; on the last one a transient failure is final.
-    pub max_attempts: i32,
-}
-
-impl JobContext {
-    /// Whether this is the last attempt.
-    pub fn is_last_attempt(&self) -> bool {
-        self.attempt >= self.max_attempts
-    }
-}
-
-/// Runs the jobs of one kind.
+/// Runs claimed jobs, whatever their kind.
 pub trait JobHandler: Send + Sync + 'static {
-    /// The kind this handler runs.
-    fn kind(&self) -> &'static str;
-    /// Runs one job. Must be safe to run again after a crash (at-least-once delivery).
-    fn run(&self, job: JobContext) -> BoxFuture<'_, Result<(), JobError>>;
+    /// Runs one attempt of `job`. Must be safe to run again after a crash (at-least-once delivery).
+    fn run<'a>(&'a self, job: &'a ClaimedJob) -> BoxFuture<'a, JobOutcome>;
 }
 
 /// Tunables of the runner.
@@ -64,10 +51,12 @@ pub trait JobHandler: Send + Sync + 'static {
 pub struct RunnerSettings {
     /// Identifies this instance in claims.
     pub worker_id: String,
-    /// Jobs claimed at once.
-    pub batch_size: u64,
-    /// How long a claim holds before another worker may take the job over.
-    pub lock_for: chrono::Duration,
+    /// Jobs running at once.
+    pub concurrency: usize,
+    /// How long a claim holds unless renewed.
+    pub lock_for: Duration,
+    /// How long one attempt may run; below `lock_for`.
+    pub job_timeout: Duration,
     /// How long to sleep when the queue is empty (a local enqueue wakes the runner earlier).
     pub idle_poll: Duration,
     /// How often to make sure today's housekeeping is scheduled.
@@ -75,150 +64,212 @@ pub struct RunnerSettings {
 }
 
 impl RunnerSettings {
-    /// Defaults for the given worker id.
+    /// Defaults for the given worker id: 16 jobs at once, claims of 5 minutes renewed every 75 s, attempts of
+    /// at most 4 minutes.
     pub fn new(worker_id: impl Into<String>) -> Self {
         Self {
             worker_id: worker_id.into(),
-            batch_size: 16,
-            lock_for: chrono::Duration::minutes(5),
+            concurrency: 16,
+            lock_for: Duration::from_secs(300),
+            job_timeout: Duration::from_secs(240),
             idle_poll: Duration::from_secs(1),
             housekeeping_every: Duration::from_secs(3600),
         }
     }
+
+    fn lock_for(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.lock_for).unwrap_or(chrono::Duration::minutes(5))
+    }
 }
 
-/// Claims due jobs and runs them with the registered handlers.
+/// A running job's claim, as the renewal keeps it.
+struct Held {
+    claim: String,
+    abort: AbortHandle,
+}
+
+/// Claims due jobs and runs them with the handler.
 pub struct Runner {
-    store: Store,
-    handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
+    queue: Arc<dyn JobQueue>,
+    handler: Arc<dyn JobHandler>,
     settings: RunnerSettings,
     wake: Arc<Notify>,
     connected: ConnectedAccounts,
 }
 
 impl Runner {
-    /// A runner with the housekeeping handler registered.
-    pub fn new(store: Store, settings: RunnerSettings) -> Self {
-        let mut runner = Self {
-            store: store.clone(),
-            handlers: HashMap::new(),
+    /// A runner claiming from `queue`, running jobs with `handler`, woken by `wake` when jobs were enqueued
+    /// here, and also claiming the jobs pinned to the personal accounts in `connected`.
+    pub fn new(
+        queue: Arc<dyn JobQueue>,
+        handler: Arc<dyn JobHandler>,
+        settings: RunnerSettings,
+        wake: Arc<Notify>,
+        connected: ConnectedAccounts,
+    ) -> Self {
+        Self {
+            queue,
+            handler,
             settings,
-            wake: Arc::new(Notify::new()),
-            connected: ConnectedAccounts::default(),
-        };
-        runner.register(housekeeping::Housekeeping::new(store));
-        runner
-    }
-
-    /// Adds the handler for its kind (replacing an earlier one).
-    pub fn register(&mut self, handler: Arc<dyn JobHandler>) {
-        self.handlers.insert(handler.kind(), handler);
-    }
-
-    /// Also claims the jobs pinned to the personal accounts in `connected` (those this instance is connected to).
-    pub fn place_with(&mut self, connected: ConnectedAccounts) {
-        self.connected = connected;
-    }
-
-    /// Notifying this wakes the runner at once, for jobs enqueued by this instance.
-    pub fn waker(&self) -> Arc<Notify> {
-        Arc::clone(&self.wake)
-    }
-
-    /// Claims one batch and runs it to the end; returns how many jobs ran.
-    pub async fn run_once(&self) -> crm_store::StoreResult<usize> {
-        let claimed = jobs::claim_placed(
-            &self.store,
-            &self.settings.worker_id,
-            self.settings.batch_size,
-            self.settings.lock_for,
-            &self.connected.ids(),
-        )
-        .await?;
-        let count = claimed.len();
-        futures::future::join_all(claimed.into_iter().map(|job| self.run_job(job))).await;
-        Ok(count)
-    }
-
-    async fn run_job(&self, job: job_entity::Model) {
-        let outcome = match self.handlers.get(job.kind.as_str()) {
-            Some(handler) => {
-                let context = JobContext {
-                    payload: job.payload.clone(),
-                    attempt: job.attempts,
-                    max_attempts: job.max_attempts,
-                };
-                handler.run(context).await
-            }
-            // An instance of another version may know this kind; let it (or a later deploy) take it.
-            None => Err(JobError::Retry(format!(
-                "no handler for job kind `{}` on this instance",
-                job.kind
-            ))),
-        };
-        let recorded = match &outcome {
-            Ok(()) => jobs::complete(&self.store, &job).await.map(|_| "done"),
-            Err(JobError::Retry(reason)) => {
-                let delay =
-                    chrono::Duration::from_std(backoff::delay_after(job.attempts)).unwrap_or_default();
-                jobs::retry_later(&self.store, &job, Utc::now() + delay, reason).await
-            }
-            Err(JobError::RetryAt(at, reason)) => jobs::retry_later(&self.store, &job, *at, reason).await,
-            Err(JobError::Permanent(reason)) => jobs::fail_permanently(&self.store, &job, reason)
-                .await
-                .map(|_| "dead"),
-        };
-        match (recorded, outcome) {
-            (Ok(status), Ok(())) => {
-                tracing::debug!(job_id = job.id, kind = %job.kind, status, "job finished")
-            }
-            (Ok(status), Err(error)) => {
-                tracing::warn!(job_id = job.id, kind = %job.kind, attempt = job.attempts, status, %error, "job failed")
-            }
-            (Err(error), _) => tracing::error!(job_id = job.id, %error, "job outcome could not be recorded"),
+            wake,
+            connected,
         }
     }
 
-    /// Runs until `shutdown` turns true: claims batches while there is work, sleeps when idle, and keeps
-    /// housekeeping scheduled. A database outage is logged and retried.
+    /// Claims what is due (up to the concurrency limit) and runs it to the end; returns how many jobs ran. For
+    /// tests and one-off commands; [`Runner::run`] is the long-running loop.
+    pub async fn run_once(&self) -> crm_core::CoreResult<usize> {
+        let claimed = self.claim(self.settings.concurrency).await?;
+        let count = claimed.len();
+        let mut running = JoinSet::new();
+        for job in claimed {
+            running.spawn(run_job(
+                Arc::clone(&self.queue),
+                Arc::clone(&self.handler),
+                self.settings.job_timeout,
+                job,
+            ));
+        }
+        while running.join_next().await.is_some() {}
+        Ok(count)
+    }
+
+    async fn claim(&self, limit: usize) -> crm_core::CoreResult<Vec<ClaimedJob>> {
+        self.queue
+            .claim(
+                &self.settings.worker_id,
+                u64::try_from(limit).unwrap_or(u64::MAX),
+                self.settings.lock_for(),
+                &self.connected.ids(),
+            )
+            .await
+    }
+
+    /// Runs until `shutdown` turns true, then waits for the running jobs. A database outage is logged and
+    /// retried.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         // This instance restarted: what it had claimed before is not running anywhere.
-        match jobs::release_stale_claims(&self.store, &self.settings.worker_id).await {
+        match self.queue.release_stale(&self.settings.worker_id).await {
             Ok(0) => {}
-            Ok(released) => tracing::info!(
-                released,
-                "resuming jobs this instance was running before it stopped"
-            ),
+            Ok(released) => tracing::info!(released, "resuming jobs this instance was running before it stopped"),
             Err(error) => {
                 tracing::warn!(%error, "earlier claims of this instance not released; they lapse on their own")
             }
         }
-        let mut housekeeping_tick = tokio::time::interval(self.settings.housekeeping_every);
+        let mut running: JoinSet<JobId> = JoinSet::new();
+        let mut held: HashMap<JobId, Held> = HashMap::new();
+        let mut housekeeping = tokio::time::interval(self.settings.housekeeping_every);
+        let mut renew = tokio::time::interval(self.settings.lock_for / 4);
+        renew.reset();
+        let mut renewed_at = Instant::now();
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            let ran = match self.run_once().await {
-                Ok(count) => count,
-                Err(error) => {
-                    tracing::warn!(%error, "job runner could not claim jobs");
-                    0
+            let free = self.settings.concurrency.saturating_sub(running.len());
+            let mut claimed_any = false;
+            if free > 0 {
+                match self.claim(free).await {
+                    Ok(jobs) => {
+                        claimed_any = !jobs.is_empty();
+                        for job in jobs {
+                            let id = job.id;
+                            let claim = job.claim.clone();
+                            let task = run_job(
+                                Arc::clone(&self.queue),
+                                Arc::clone(&self.handler),
+                                self.settings.job_timeout,
+                                job,
+                            );
+                            let abort = running.spawn(async move {
+                                task.await;
+                                id
+                            });
+                            held.insert(id, Held { claim, abort });
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "job runner could not claim jobs"),
                 }
-            };
-            if ran > 0 {
+            }
+            if claimed_any && running.len() < self.settings.concurrency {
+                // More may be due right away.
                 continue;
             }
             tokio::select! {
                 _ = shutdown.changed() => {}
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.settings.idle_poll) => {}
-                _ = housekeeping_tick.tick() => {
-                    if let Err(error) = housekeeping::schedule_today(&self.store).await {
+                Some(finished) = running.join_next(), if !running.is_empty() => {
+                    if let Ok(id) = finished {
+                        held.remove(&id);
+                    }
+                }
+                _ = self.wake.notified(), if running.len() < self.settings.concurrency => {}
+                _ = tokio::time::sleep(self.settings.idle_poll), if running.len() < self.settings.concurrency => {}
+                _ = renew.tick() => {
+                    self.renew_claims(&mut held, &mut renewed_at).await;
+                }
+                _ = housekeeping.tick() => {
+                    if let Err(error) = self.queue.schedule_housekeeping().await {
                         tracing::warn!(%error, "housekeeping could not be scheduled");
                     }
                 }
             }
+            held.retain(|_, job| !job.abort.is_finished());
         }
+        tracing::info!(running = running.len(), "job runner stopping; waiting for running jobs");
+        while running.join_next().await.is_some() {}
         tracing::info!("job runner stopped");
+    }
+
+    /// Renews the claims of running jobs. When renewing has failed for long enough that a claim could lapse
+    /// before the next try, the jobs are cancelled, so none runs on after another instance could take it.
+    async fn renew_claims(&self, held: &mut HashMap<JobId, Held>, renewed_at: &mut Instant) {
+        if held.is_empty() {
+            *renewed_at = Instant::now();
+            return;
+        }
+        let claims: Vec<(JobId, String)> = held.iter().map(|(id, job)| (*id, job.claim.clone())).collect();
+        match self.queue.renew(&claims, self.settings.lock_for()).await {
+            Ok(_) => *renewed_at = Instant::now(),
+            Err(error) => {
+                tracing::warn!(%error, jobs = claims.len(), "claims of running jobs not renewed");
+                // The next renewal comes a quarter of the claim later; cancel before it could be too late.
+                if renewed_at.elapsed() + self.settings.lock_for / 2 >= self.settings.lock_for {
+                    for (id, job) in held.drain() {
+                        tracing::error!(job_id = %id, "job cancelled: its claim could lapse while it runs");
+                        job.abort.abort();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One attempt of `job`, bounded by `timeout`, and the recording of its outcome.
+async fn run_job(queue: Arc<dyn JobQueue>, handler: Arc<dyn JobHandler>, timeout: Duration, job: ClaimedJob) {
+    let kind = job.payload.kind();
+    let outcome = tokio::time::timeout(timeout, handler.run(&job))
+        .await
+        .unwrap_or_else(|_| JobOutcome::Retry(format!("the attempt took longer than {} s", timeout.as_secs())));
+    let recorded = match &outcome {
+        JobOutcome::Done => queue.complete(&job).await.map(|_| "done"),
+        JobOutcome::Retry(reason) => {
+            let delay = chrono::Duration::from_std(backoff::delay_after(job.attempt)).unwrap_or_default();
+            queue
+                .retry_later(&job, Utc::now() + delay, reason)
+                .await
+                .map(|status| status.as_str())
+        }
+        JobOutcome::RetryAt(at, reason) => queue
+            .retry_later(&job, *at, reason)
+            .await
+            .map(|status| status.as_str()),
+        JobOutcome::Dead(reason) => queue.fail(&job, reason).await.map(|_| "dead"),
+    };
+    match (recorded, outcome) {
+        (Ok(status), JobOutcome::Done) => tracing::debug!(job_id = %job.id, kind, status, "job finished"),
+        (Ok(status), failed) => {
+            tracing::warn!(job_id = %job.id, kind, attempt = job.attempt, status, outcome = ?failed, "job failed")
+        }
+        (Err(error), _) => tracing::error!(job_id = %job.id, kind, %error, "job outcome could not be recorded"),
     }
 }

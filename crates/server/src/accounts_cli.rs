@@ -8,10 +8,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use crm_bus::redis_bus::publish_once;
-use crm_core::account::AccountType;
+use crm_core::account::{Account, AccountType};
 use crm_core::event::{AccountAction, Event};
+use crm_core::ids::AccountId;
+use crm_core::personal::connection_lease;
 use crm_store::Store;
-use crm_store::entity::accounts;
 use crm_store::repo::{leases, personal};
 
 use crate::app::open_store;
@@ -81,12 +82,12 @@ impl Announcer {
     }
 }
 
-async fn selected(store: &Store, selection: &Selection) -> anyhow::Result<Vec<accounts::Model>> {
+async fn selected(store: &Store, selection: &Selection) -> anyhow::Result<Vec<Account>> {
     let everyone = personal::all_personal(store).await?;
     let chosen: Vec<_> = everyone
         .into_iter()
         .filter(|a| a.removed_at.is_none())
-        .filter(|a| selection.all || Some(a.id) == selection.id)
+        .filter(|a| selection.all || Some(a.id.0) == selection.id)
         .collect();
     if chosen.is_empty() {
         match selection.id {
@@ -97,8 +98,8 @@ async fn selected(store: &Store, selection: &Selection) -> anyhow::Result<Vec<ac
     Ok(chosen)
 }
 
-async fn start(store: &Store, account: &accounts::Model) -> anyhow::Result<bool> {
-    if !personal::has_session(account) {
+async fn start(store: &Store, account: &Account) -> anyhow::Result<bool> {
+    if !account.has_session {
         println!(
             "account {}: not logged in; log in through the API first",
             account.id
@@ -111,7 +112,7 @@ async fn start(store: &Store, account: &accounts::Model) -> anyhow::Result<bool>
 }
 
 /// Waits until the account's instance has let it go (its intent was already set to stopped).
-async fn stopped(store: &Store, account_id: i64) -> anyhow::Result<()> {
+async fn stopped(store: &Store, account_id: AccountId) -> anyhow::Result<()> {
     print!("account {account_id}: stopping…");
     if let Some(holder) = personal::wait_until_disconnected(store, account_id, DISCONNECT_WAIT).await? {
         bail!("account {account_id} is still connected by {holder}; is that instance stuck?");
@@ -132,7 +133,7 @@ pub async fn run(command: AccountsCommand) -> anyhow::Result<()> {
             let announcer = Announcer::new(&selection.settings);
             for account in selected(&store, &selection).await? {
                 if start(&store, &account).await? {
-                    announcer.announce(Some(account.id), AccountAction::Start).await?;
+                    announcer.announce(Some(account.id.0), AccountAction::Start).await?;
                 }
             }
             Ok(())
@@ -143,7 +144,7 @@ pub async fn run(command: AccountsCommand) -> anyhow::Result<()> {
             let chosen = selected(&store, &selection).await?;
             for account in &chosen {
                 personal::set_enabled(&store, account.id, false).await?;
-                announcer.announce(Some(account.id), AccountAction::Stop).await?;
+                announcer.announce(Some(account.id.0), AccountAction::Stop).await?;
             }
             for account in &chosen {
                 stopped(&store, account.id).await?;
@@ -153,7 +154,7 @@ pub async fn run(command: AccountsCommand) -> anyhow::Result<()> {
         AccountsCommand::Restart(selection) => {
             let store = open_store(&selection.settings).await?;
             for account in selected(&store, &selection).await? {
-                if !personal::has_session(&account) {
+                if !account.has_session {
                     println!(
                         "account {}: not logged in; log in through the API first",
                         account.id
@@ -196,8 +197,8 @@ async fn list(store: &Store) -> anyhow::Result<()> {
         "id", "type", "name", "status", "enabled", "connected by"
     );
     for account in accounts.items {
-        let holder = if account.account_type == AccountType::Personal.as_str() {
-            leases::holder(store, &personal::connection_lease(account.id)).await?
+        let holder = if account.account_type == AccountType::Personal {
+            leases::holder(store, &connection_lease(AccountId(account.id))).await?
         } else {
             None
         };

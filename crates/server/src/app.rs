@@ -7,25 +7,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use crm_bus::{InProcessBus, RedisBus};
-use crm_core::event::{ChangeFeed, EventBus};
+use crm_bus::{InProcessBus, Relay, RedisBus};
+use crm_core::event::EventBus;
+use crm_core::inbox::{Courier, CourierSettings, Inbox, InboxSettings};
+use crm_core::outbound::Channels;
 use crm_core::personal::{HistoryLimits, SessionVault, UserGateway};
+use crm_core::ports::{Accounts, Clock, Database, EventLog, JobQueue, Leases, SystemClock};
 use crm_core::secrets::SecretBox;
 use crm_jobs::connected::ConnectedAccounts;
-use crm_jobs::forward::ForwardUpdates;
-use crm_jobs::media::DownloadMedia;
-use crm_jobs::outbox::SendMessages;
+use crm_jobs::forward::Forwarder;
+use crm_jobs::handlers::Handlers;
+use crm_jobs::personal_channel::PersonalChannel;
 use crm_jobs::polling::BotPolling;
-use crm_jobs::read_sync::MarkReadInTelegram;
-use crm_jobs::supervisor::{AccountSupervisor, SupervisorSettings};
+use crm_jobs::supervisor::{AccountSupervisor, SupervisorParts, SupervisorSettings};
 use crm_jobs::{Runner, RunnerSettings};
 use crm_store::Store;
 use crm_store::connect::{PoolSettings, redact_url};
+use crm_store::files::MediaDir;
 use crm_store::repo::personal::StoredSessions;
-use crm_telegram_bot::BotApi;
+use crm_telegram_bot::{BotApi, BotChannel};
 use crm_telegram_user::{GatewaySettings, GrammersGateway};
-use crm_web::events::WebChangeFeed;
-use crm_web::{AppState, WebSettings};
+use crm_web::{AppState, WebParts, WebSettings};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
@@ -44,9 +46,11 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     store: Store,
+    relay: Arc<Relay>,
     runner: Runner,
     polling: Arc<BotPolling>,
     supervisor: Arc<AccountSupervisor>,
+    courier: Arc<Courier>,
 }
 
 /// Builds the personal-account gateway over the vault that keeps sessions in the database.
@@ -113,90 +117,83 @@ impl Application {
             }
             None => Arc::new(InProcessBus::default()),
         };
-        let web = WebSettings {
-            allowed_hosts: settings
-                .allowed_hosts
-                .iter()
-                .map(|h| h.trim().to_owned())
-                .filter(|h| !h.is_empty())
-                .collect(),
-            cors_allowed_origins: settings
-                .cors_allowed_origins
-                .iter()
-                .map(|o| o.trim().to_owned())
-                .filter(|o| !o.is_empty())
-                .collect(),
-            trust_forwarded_for: settings.trust_forwarded_for,
-            media_dir: settings.data_dir.join("media"),
-            max_upload_bytes: settings.max_upload_size,
-            send_max_attempts: settings.send_max_attempts,
-            ws_queue: usize::try_from(settings.ws_queue_frames).unwrap_or(crm_web::ws::QUEUE),
-            ..WebSettings::default()
-        };
+        let web = web_settings(&settings);
+        let media_dir = web.media_dir.clone();
         let bot_api = BotApi::new(
             &settings.telegram_bot_api_url,
             Duration::from_secs(settings.telegram_bot_api_timeout),
         )
         .context("Bot API client")?;
-        let mut runner = Runner::new(store.clone(), RunnerSettings::new(settings.instance_id()));
+        let database: Arc<dyn Database> = Arc::new(store.clone());
+        let accounts: Arc<dyn Accounts> = Arc::new(store.clone());
+        let leases: Arc<dyn Leases> = Arc::new(store.clone());
+        let queue: Arc<dyn JobQueue> = Arc::new(store.clone());
+        let event_log: Arc<dyn EventLog> = Arc::new(store.clone());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let inbox_settings = InboxSettings {
+            personal_download_limit: i64::try_from(settings.media_auto_download_max_size).unwrap_or(i64::MAX),
+            send_max_attempts: settings.send_max_attempts,
+        };
+        let inbox = Arc::new(Inbox::new(Arc::clone(&database), Arc::clone(&clock), inbox_settings.clone()));
+        let relay = Relay::new(event_log, Arc::clone(&bus), Arc::clone(&store.signals().events));
         let connected = ConnectedAccounts::default();
-        runner.place_with(connected.clone());
+        let channels = Channels::new(
+            Arc::new(BotChannel::new(bot_api.clone(), Arc::clone(&accounts))),
+            Arc::new(PersonalChannel::new(connected.clone())),
+        );
+        let courier = Arc::new(Courier::new(
+            database,
+            clock,
+            channels,
+            Arc::new(MediaDir::new(media_dir)),
+            CourierSettings {
+                inbox: inbox_settings,
+                ..CourierSettings::default()
+            },
+        ));
+        let handlers = Handlers::new(
+            Arc::clone(&courier),
+            Forwarder::new(Arc::clone(&accounts)).map_err(anyhow::Error::msg)?,
+            Arc::clone(&queue),
+        );
+        let runner = Runner::new(
+            queue,
+            handlers,
+            RunnerSettings::new(settings.instance_id()),
+            Arc::clone(&store.signals().jobs),
+            connected.clone(),
+        );
         let user_gateway = gateway(Arc::new(StoredSessions::new(store.clone())));
         let state = AppState::new(
-            store.clone(),
-            Arc::clone(&bus),
-            bot_api.clone(),
-            Arc::clone(&user_gateway),
-            runner.waker(),
+            WebParts {
+                store: store.clone(),
+                inbox: Arc::clone(&inbox),
+                bus: Arc::clone(&bus),
+                relay: Arc::clone(&relay),
+                bot_api: bot_api.clone(),
+                user_gateway: Arc::clone(&user_gateway),
+            },
             web,
         );
-        let feed: Arc<dyn ChangeFeed> = WebChangeFeed::new(state.clone());
-        let media_dir = settings.data_dir.join("media");
-        runner.register(SendMessages::new(
-            store.clone(),
-            bot_api.clone(),
-            connected.clone(),
-            media_dir.clone(),
-            Arc::clone(&feed),
-        ));
-        runner.register(ForwardUpdates::new(store.clone()).map_err(anyhow::Error::msg)?);
-        runner.register(DownloadMedia::new(
-            store.clone(),
-            bot_api.clone(),
-            connected.clone(),
-            settings.media_auto_download_max_size,
-            media_dir,
-            Arc::clone(&feed),
-        ));
-        runner.register(MarkReadInTelegram::new(store.clone(), connected.clone()));
-        let mut supervision = SupervisorSettings::new(settings.instance_id());
-        supervision.lease_ttl = Duration::from_secs(settings.account_lease_secs);
-        supervision.renew_every = Duration::from_secs(settings.account_lease_secs).div_f64(4.0);
-        supervision.scan_every = supervision.renew_every;
-        supervision.watchdog_idle = Duration::from_secs(settings.account_watchdog_secs);
-        supervision.history = HistoryLimits {
-            dialogs: settings.history_import_dialogs,
-            messages_per_dialog: settings.history_import_messages,
-        };
-        supervision.max_download_bytes =
-            i64::try_from(settings.media_auto_download_max_size).unwrap_or(i64::MAX);
         let supervisor = AccountSupervisor::new(
-            store.clone(),
-            user_gateway,
-            bus,
-            Arc::clone(&feed),
-            runner.waker(),
-            connected,
-            supervision,
+            SupervisorParts {
+                inbox: Arc::clone(&inbox),
+                accounts: Arc::clone(&accounts),
+                leases: Arc::clone(&leases),
+                gateway: user_gateway,
+                bus,
+                connected,
+            },
+            supervisor_settings(&settings),
         );
         let polling = BotPolling::new(
-            store.clone(),
+            inbox,
+            accounts,
+            leases,
             bot_api,
             settings.instance_id(),
-            runner.waker(),
             POLL_SCAN_EVERY,
             Arc::clone(&state.polling_waker),
-            feed,
         );
         let router = crm_web::router(state);
         let listener = TcpListener::bind(settings.listen_addr)
@@ -206,9 +203,11 @@ impl Application {
             listener,
             router,
             store,
+            relay,
             runner,
             polling,
             supervisor,
+            courier,
         })
     }
 
@@ -222,11 +221,17 @@ impl Application {
         &self.store
     }
 
+    /// The job side of the outbox (its counters tell how many bot sends were left unconfirmed).
+    pub fn courier(&self) -> Arc<Courier> {
+        Arc::clone(&self.courier)
+    }
+
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests and jobs finish
     /// (up to a grace period) and closes the database pool.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let address = self.listener.local_addr()?;
         let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+        let relay = tokio::spawn(self.relay.run(jobs_stopped.clone()));
         let polling = tokio::spawn(self.polling.run(jobs_stopped.clone()));
         let supervisor = tokio::spawn(self.supervisor.run(jobs_stopped.clone()));
         let runner = tokio::spawn(self.runner.run(jobs_stopped));
@@ -254,10 +259,47 @@ impl Application {
                 "job runner did not stop in time; its claimed jobs will be retried after their lock lapses"
             );
         }
+        // Last: events committed by the work above still reach the connected clients.
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, relay).await;
         self.store.close().await.context("closing the database pool")?;
         tracing::info!("bye");
         Ok(())
     }
+}
+
+fn web_settings(settings: &Settings) -> WebSettings {
+    WebSettings {
+        allowed_hosts: settings
+            .allowed_hosts
+            .iter()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .collect(),
+        cors_allowed_origins: settings
+            .cors_allowed_origins
+            .iter()
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty())
+            .collect(),
+        trust_forwarded_for: settings.trust_forwarded_for,
+        media_dir: settings.data_dir.join("media"),
+        max_upload_bytes: settings.max_upload_size,
+        ws_queue: usize::try_from(settings.ws_queue_frames).unwrap_or(crm_web::ws::QUEUE),
+        ..WebSettings::default()
+    }
+}
+
+fn supervisor_settings(settings: &Settings) -> SupervisorSettings {
+    let mut supervision = SupervisorSettings::new(settings.instance_id());
+    supervision.lease_ttl = Duration::from_secs(settings.account_lease_secs);
+    supervision.renew_every = Duration::from_secs(settings.account_lease_secs).div_f64(4.0);
+    supervision.scan_every = supervision.renew_every;
+    supervision.watchdog_idle = Duration::from_secs(settings.account_watchdog_secs);
+    supervision.history = HistoryLimits {
+        dialogs: settings.history_import_dialogs,
+        messages_per_dialog: settings.history_import_messages,
+    };
+    supervision
 }
 
 /// Completes on `SIGTERM` or Ctrl-C.

@@ -1,6 +1,7 @@
 //! Creating admins: the first `admin` on a fresh database, and `crm create-admin` for scripts and people.
 
 use anyhow::{Context, bail};
+use crm_core::ids::UserId;
 use crm_core::password::hash_password;
 use crm_core::user::{self, DEFAULT_MAX_CHATS, Role};
 use crm_store::Store;
@@ -56,7 +57,7 @@ pub async fn create_admin(
     password: &str,
     display_name: &str,
     update_existing: bool,
-) -> anyhow::Result<i64> {
+) -> anyhow::Result<UserId> {
     user::validate_username(username)?;
     user::validate_password(password)?;
     user::validate_display_name(display_name)?;

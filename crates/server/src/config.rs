@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use clap::Args;
 use clap::builder::BoolishValueParser;
 
-/// Every setting, as read from the environment (or flags).
-#[derive(Debug, Clone, Args)]
+/// Every setting, as read from the environment (or flags). `Debug` shows database and Redis URLs without
+/// their passwords and never shows a secret.
+#[derive(Clone, Args)]
 pub struct Settings {
     /// Database URL: `sqlite://path`, `mysql://user:pass@host/db` or `postgres://...`; wins over `DB_*`.
     /// Unset, and with no `DB_NAME`, the embedded SQLite file `DATA_DIR/crm.sqlite3` is used.
@@ -133,6 +134,58 @@ pub struct Settings {
     /// (Telegram's test servers, or a local stand-in).
     #[arg(long, env = "TELEGRAM_DC_ADDRESS")]
     pub telegram_dc_address: Option<std::net::SocketAddr>,
+}
+
+const REDACTED: &str = "[redacted]";
+
+fn redacted(value: &Option<String>) -> Option<&'static str> {
+    value.as_ref().map(|_| REDACTED)
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = |value: &Option<String>| value.as_deref().map(redact_url);
+        f.debug_struct("Settings")
+            .field("database_url", &url(&self.database_url))
+            .field("db_name", &self.db_name)
+            .field("db_user", &self.db_user)
+            .field("db_password", &(!self.db_password.is_empty()).then_some(REDACTED))
+            .field("db_host", &self.db_host)
+            .field("db_port", &self.db_port)
+            .field("db_max_connections", &self.db_max_connections)
+            .field("redis_url", &url(&self.redis_url))
+            .field("redis_host", &self.redis_host)
+            .field("redis_port", &self.redis_port)
+            .field("secret_key", &redacted(&self.secret_key))
+            .field("secret_key_fallbacks", &vec![REDACTED; self.secret_key_fallbacks.len()])
+            .field("debug", &self.debug)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("listen_addr", &self.listen_addr)
+            .field("data_dir", &self.data_dir)
+            .field("log_level", &self.log_level)
+            .field("django_log_level", &self.django_log_level)
+            .field("log_format", &self.log_format)
+            .field("crm_admin_password", &redacted(&self.crm_admin_password))
+            .field("max_upload_size", &self.max_upload_size)
+            .field("send_max_attempts", &self.send_max_attempts)
+            .field("ws_queue_frames", &self.ws_queue_frames)
+            .field("telegram_bot_api_url", &self.telegram_bot_api_url)
+            .field("telegram_bot_api_timeout", &self.telegram_bot_api_timeout)
+            .field("instance_id", &self.instance_id)
+            .field("media_auto_download_max_size", &self.media_auto_download_max_size)
+            .field("history_import_dialogs", &self.history_import_dialogs)
+            .field("history_import_messages", &self.history_import_messages)
+            .field("account_watchdog_secs", &self.account_watchdog_secs)
+            .field("account_lease_secs", &self.account_lease_secs)
+            .field("telegram_dc_address", &self.telegram_dc_address)
+            .finish()
+    }
+}
+
+fn redact_url(url: &str) -> String {
+    crm_store::connect::redact_url(url)
 }
 
 /// Where the database is, resolved from the settings.
@@ -283,6 +336,21 @@ mod tests {
         );
         settings.database_url = Some("sqlite:".into());
         assert!(settings.database().embedded);
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let mut settings = base();
+        settings.database_url = Some("mysql://crm:db-hunter2@db/crm".into());
+        settings.redis_url = Some("redis://:redis-hunter2@cache:6379/0".into());
+        settings.db_password = "db-password-hunter2".into();
+        settings.secret_key = Some("secret-key-hunter2".into());
+        settings.secret_key_fallbacks = vec!["old-key-hunter2".into()];
+        settings.crm_admin_password = Some("admin-hunter2".into());
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("mysql://crm:***@db/crm"), "{shown}");
+        assert!(shown.contains(REDACTED));
     }
 
     #[test]

@@ -1,13 +1,26 @@
 //! Opening the database chosen by URL, applying migrations with progress, and checking that it answers.
+//!
+//! Reads go through a pool; writes go through [`Store::writes`]. On MySQL/MariaDB and PostgreSQL that is the
+//! same pool, every connection in `READ COMMITTED` (no gap locks for plain reads, so intake waits on row locks
+//! only). On SQLite, which allows one writer at a time, writes have a pool of exactly one connection: nothing
+//! in this process ever competes for the write lock, so a transaction that reads and then writes cannot fail
+//! with `SQLITE_BUSY_SNAPSHOT`, and the use cases' units of work are group-committed by one writer task
+//! ([`crate::writer`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crm_core::secrets::SecretBox;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, Statement};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+};
 use sea_orm_migration::MigratorTrait;
+use tokio::sync::Notify;
 
 use crate::migration::Migrator;
+use crate::writer::GroupWriter;
 use crate::{StoreError, StoreResult};
 
 /// The database product behind a URL.
@@ -53,7 +66,7 @@ impl Backend {
 /// Tunables of the connection pool.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
-    /// Largest number of open connections.
+    /// Largest number of open connections (on SQLite, of reading connections: it writes through one).
     pub max_connections: u32,
     /// How long a query waits for a free connection before failing as unavailable.
     pub acquire_timeout: Duration,
@@ -68,12 +81,33 @@ impl Default for PoolSettings {
     }
 }
 
+/// Most reading connections on SQLite: each is a thread with its own page cache, and WAL readers are cheap.
+const SQLITE_MAX_READERS: u32 = 4;
+
+/// What committed writes tell the rest of the process.
+#[derive(Debug, Default)]
+pub struct Signals {
+    /// Events were written: the relay numbers and publishes them.
+    pub events: Arc<Notify>,
+    /// Jobs were enqueued: the job runner claims them.
+    pub jobs: Arc<Notify>,
+}
+
 /// The database handle every repository works through, with the secret box for sealed columns.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    writes: DatabaseConnection,
     backend: Backend,
     secrets: SecretBox,
+    signals: Arc<Signals>,
+    writer: Option<GroupWriter>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish()
+    }
 }
 
 /// Replaces the password in a database URL, for logs.
@@ -87,40 +121,81 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+fn options(url: &str, max_connections: u32, acquire_timeout: Duration) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(max_connections.max(1))
+        .min_connections(0)
+        .acquire_timeout(acquire_timeout)
+        .connect_timeout(acquire_timeout)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+        })
+        .map_sqlx_mysql_pool_opts(|pool| {
+            pool.after_connect(|connection, _| {
+                Box::pin(async move {
+                    use sea_orm::sqlx::Executor;
+                    connection
+                        .execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                        .await?;
+                    Ok(())
+                })
+            })
+        });
+    options
+}
+
+async fn open(options: ConnectOptions) -> StoreResult<DatabaseConnection> {
+    Database::connect(options)
+        .await
+        .map_err(|error| match StoreError::from(error) {
+            StoreError::Database(inner) => StoreError::Unavailable(inner),
+            other => other,
+        })
+}
+
 impl Store {
     /// Connects to the database at `url` (creating a SQLite file if missing). Does not migrate.
     pub async fn connect(url: &str, pool: &PoolSettings, secrets: SecretBox) -> StoreResult<Self> {
         let backend = Backend::from_url(url)?;
-        let mut options = ConnectOptions::new(url.to_owned());
-        options
-            .max_connections(pool.max_connections)
-            .min_connections(0)
-            .acquire_timeout(pool.acquire_timeout)
-            .connect_timeout(pool.acquire_timeout)
-            .sqlx_logging(false)
-            .map_sqlx_sqlite_opts(|opts| {
-                opts.create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(10))
-            });
-        let db = Database::connect(options)
-            .await
-            .map_err(|error| match StoreError::from(error) {
-                StoreError::Database(inner) => StoreError::Unavailable(inner.to_string()),
-                other => other,
-            })?;
-        Ok(Self { db, backend, secrets })
+        let (db, writes) = match backend {
+            Backend::Sqlite => {
+                let readers = pool.max_connections.min(SQLITE_MAX_READERS);
+                let db = open(options(url, readers, pool.acquire_timeout)).await?;
+                let writes = open(options(url, 1, pool.acquire_timeout)).await?;
+                (db, writes)
+            }
+            Backend::MySql | Backend::Postgres => {
+                let db = open(options(url, pool.max_connections, pool.acquire_timeout)).await?;
+                (db.clone(), db)
+            }
+        };
+        let mut store = Self {
+            db,
+            writes,
+            backend,
+            secrets,
+            signals: Arc::new(Signals::default()),
+            writer: None,
+        };
+        if backend == Backend::Sqlite {
+            store.writer = Some(GroupWriter::start(store.clone()));
+        }
+        Ok(store)
     }
 
     /// Applies every pending migration, calling `progress(index, total, name)` before each.
     pub async fn migrate(&self, mut progress: impl FnMut(usize, usize, &str)) -> StoreResult<usize> {
-        let pending = Migrator::get_pending_migrations(&self.db).await?;
+        let pending = Migrator::get_pending_migrations(&self.writes).await?;
         let total = pending.len();
         for (index, migration) in pending.iter().enumerate() {
             progress(index + 1, total, migration.name());
-            Migrator::up(&self.db, Some(1)).await?;
+            Migrator::up(&self.writes, Some(1)).await?;
         }
         Ok(total)
     }
@@ -139,19 +214,37 @@ impl Store {
         self.db
             .query_one_raw(Statement::from_string(self.db.get_database_backend(), "SELECT 1"))
             .await
-            .map_err(|error| StoreError::Unavailable(error.to_string()))?;
+            .map_err(StoreError::Unavailable)?;
         Ok(())
     }
 
     /// Closes every pooled connection; later queries fail as unavailable.
     pub async fn close(&self) -> StoreResult<()> {
         self.db.close_by_ref().await?;
+        if self.backend == Backend::Sqlite {
+            self.writes.close_by_ref().await?;
+        }
         Ok(())
     }
 
-    /// The SeaORM connection, for repositories and tests.
+    /// The connection for reads (on MySQL/PostgreSQL, for writes too).
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// The connection every write goes through (on SQLite, the one writing connection).
+    pub fn writes(&self) -> &DatabaseConnection {
+        &self.writes
+    }
+
+    /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite, so it holds the write lock from its first
+    /// statement and never has to upgrade a read (which another process's write could make fail).
+    pub async fn begin_write(&self) -> StoreResult<DatabaseTransaction> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: (self.backend == Backend::Sqlite).then_some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        Ok(self.writes.begin_with_options(options).await?)
     }
 
     /// Which database product this is.
@@ -162,6 +255,16 @@ impl Store {
     /// The box that seals and opens secret columns.
     pub fn secrets(&self) -> &SecretBox {
         &self.secrets
+    }
+
+    /// What committed writes signal (events to publish, jobs to run).
+    pub fn signals(&self) -> &Arc<Signals> {
+        &self.signals
+    }
+
+    /// The group writer of SQLite, if this store has one.
+    pub(crate) fn group_writer(&self) -> Option<&GroupWriter> {
+        self.writer.as_ref()
     }
 
     /// SeaORM's backend enum, for building statements.

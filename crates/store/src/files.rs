@@ -4,6 +4,8 @@
 use std::path::{Component, Path, PathBuf};
 
 use chrono::{Datelike, Utc};
+use crm_core::CoreError;
+use crm_core::ports::{BoxFuture, MediaStore};
 
 /// Writes `bytes` under `media_dir` via a temporary file and a rename, so a crash never leaves half a file
 /// under the final name; returns the path relative to `media_dir`.
@@ -31,6 +33,44 @@ pub fn resolve(media_dir: &Path, storage_path: &str) -> Option<PathBuf> {
         .components()
         .all(|component| matches!(component, Component::Normal(_)));
     (safe && !storage_path.is_empty()).then(|| media_dir.join(relative))
+}
+
+/// The media directory as core's [`MediaStore`] port.
+#[derive(Debug, Clone)]
+pub struct MediaDir {
+    dir: PathBuf,
+}
+
+impl MediaDir {
+    /// Files under `dir`.
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl MediaStore for MediaDir {
+    fn read<'a>(&'a self, storage_path: &'a str) -> BoxFuture<'a, crm_core::CoreResult<Vec<u8>>> {
+        Box::pin(async move {
+            let path = resolve(&self.dir, storage_path)
+                .ok_or_else(|| CoreError::internal(format!("invalid storage path `{storage_path}`")))?;
+            tokio::fs::read(&path)
+                .await
+                .map_err(|error| CoreError::internal_from("cannot read a stored file", error))
+        })
+    }
+
+    fn write<'a>(&'a self, bytes: &'a [u8], extension: &'a str) -> BoxFuture<'a, crm_core::CoreResult<String>> {
+        Box::pin(async move {
+            store_file(&self.dir, bytes, extension)
+                .await
+                .map_err(|error| CoreError::unavailable_from("cannot write the media file", error))
+        })
+    }
 }
 
 #[cfg(test)]

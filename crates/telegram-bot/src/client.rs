@@ -25,9 +25,13 @@ pub enum BotApiError {
     /// 4xx other than 429: the request cannot succeed as is (bad request, bot blocked, bad token).
     #[error("Telegram refused the request ({0}): {1}")]
     Rejected(u16, String),
-    /// No answer: timeout, refused or broken connection.
+    /// The request never reached Telegram (no connection could be made).
     #[error("Telegram unreachable: {0}")]
     Network(String),
+    /// The request may have reached Telegram, but no answer came back (a timeout or a broken connection after
+    /// sending). Whatever it asked for may or may not have happened.
+    #[error("no answer from Telegram: {0}")]
+    NoAnswer(String),
     /// An answer we cannot read, or a file over the size limit.
     #[error("unexpected answer from Telegram: {0}")]
     Invalid(String),
@@ -38,13 +42,24 @@ impl BotApiError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            BotApiError::RetryAfter(..) | BotApiError::Server(..) | BotApiError::Network(_)
+            BotApiError::RetryAfter(..)
+                | BotApiError::Server(..)
+                | BotApiError::Network(_)
+                | BotApiError::NoAnswer(_)
         )
     }
 }
 
+/// Sorts a transport failure: a failed connection means the request was never sent; anything later (a
+/// timeout, a connection broken mid-request, an unreadable answer) means it may have been.
 fn network(error: reqwest::Error) -> BotApiError {
-    BotApiError::Network(error.without_url().to_string())
+    let connect = error.is_connect();
+    let text = error.without_url().to_string();
+    if connect {
+        BotApiError::Network(text)
+    } else {
+        BotApiError::NoAnswer(text)
+    }
 }
 
 /// The bot itself, from `getMe`.

@@ -2,6 +2,7 @@
 //! uploaded as multipart, replying with `reply_parameters`; Bot API errors become core's [`SendError`]s.
 
 use chrono::{DateTime, Utc};
+use crm_core::ids::TelegramMessageId;
 use crm_core::message::MessageType;
 use crm_core::outbound::{OutgoingMessage, SendError, SentMessage};
 use serde_json::{Value, json};
@@ -27,16 +28,18 @@ fn send_error(error: BotApiError) -> SendError {
         BotApiError::Rejected(code, description) => {
             SendError::Permanent(format!("Telegram refused ({code}): {description}"))
         }
+        BotApiError::NoAnswer(description) => SendError::Ambiguous(description),
         other if other.is_transient() => SendError::Transient(other.to_string()),
         other => SendError::Permanent(other.to_string()),
     }
 }
 
 fn acknowledgement(result: &Value) -> Result<SentMessage, SendError> {
+    // Telegram answered ok, so it has the message: an answer we cannot read is no reason to send it again.
     let telegram_message_id = result
         .get("message_id")
         .and_then(Value::as_i64)
-        .ok_or_else(|| SendError::Transient("Telegram's answer has no message_id".into()))?;
+        .map(TelegramMessageId);
     let date = result
         .get("date")
         .and_then(Value::as_i64)
@@ -52,10 +55,10 @@ fn acknowledgement(result: &Value) -> Result<SentMessage, SendError> {
 pub async fn send(api: &BotApi, token: &str, message: OutgoingMessage) -> Result<SentMessage, SendError> {
     let reply = message
         .reply_to_telegram_id
-        .map(|id| json!({ "message_id": id, "allow_sending_without_reply": true }));
+        .map(|id| json!({ "message_id": id.0, "allow_sending_without_reply": true }));
     let result = match message.media {
         None => {
-            let params = json!({ "chat_id": message.peer_id, "text": message.text.unwrap_or_default(), "reply_parameters": reply });
+            let params = json!({ "chat_id": message.peer_id.0, "text": message.text.unwrap_or_default(), "reply_parameters": reply });
             api.call(token, "sendMessage", &params).await
         }
         Some(media) => {
@@ -66,7 +69,7 @@ pub async fn send(api: &BotApi, token: &str, message: OutgoingMessage) -> Result
                     "a caption may have at most {MAX_CAPTION} characters"
                 )));
             }
-            let fields = json!({ "chat_id": message.peer_id, "caption": caption,
+            let fields = json!({ "chat_id": message.peer_id.0, "caption": caption,
                 "reply_parameters": reply.map(|r| r.to_string()) });
             let upload = Upload {
                 bytes: media.bytes,

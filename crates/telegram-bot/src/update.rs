@@ -6,9 +6,12 @@
 
 use chrono::{DateTime, Utc};
 use crm_core::chat::ChatType;
+use crm_core::ids::{PeerId, TelegramMessageId};
 use crm_core::inbound::{ChatRef, InboundEvent, InboundMessage, MediaRef, Sender};
 use crm_core::message::{Direction, MessageType};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
+
+use crate::metadata::{metadata, reactions};
 
 /// Keys of a `Message` that mark a service message (no content of its own).
 const SERVICE_KEYS: &[&str] = &[
@@ -41,7 +44,7 @@ pub fn update_id(update: &Value) -> Option<i64> {
     update.get("update_id").and_then(Value::as_i64)
 }
 
-fn text(value: &Value, key: &str) -> Option<String> {
+pub(crate) fn text(value: &Value, key: &str) -> Option<String> {
     value
         .get(key)
         .and_then(Value::as_str)
@@ -49,11 +52,11 @@ fn text(value: &Value, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn int(value: &Value, key: &str) -> Option<i64> {
+pub(crate) fn int(value: &Value, key: &str) -> Option<i64> {
     value.get(key).and_then(Value::as_i64)
 }
 
-fn present(value: &Value, key: &str) -> bool {
+pub(crate) fn present(value: &Value, key: &str) -> bool {
     value.get(key).is_some_and(|v| !v.is_null())
 }
 
@@ -70,7 +73,7 @@ fn chat_ref(chat: &Value) -> Option<ChatRef> {
         _ => ChatType::Private,
     };
     Some(ChatRef {
-        peer_id,
+        peer_id: PeerId(peer_id),
         chat_type,
         title: text(chat, "title"),
         username: text(chat, "username"),
@@ -166,60 +169,13 @@ fn content(message: &Value) -> (MessageType, Option<MediaRef>) {
     (MessageType::Other, None)
 }
 
-/// Where a forwarded message came from: `forward_origin` (Bot API 7+) or the legacy `forward_*` fields.
-fn forward_origin(message: &Value) -> Option<Value> {
-    if let Some(origin) = message.get("forward_origin").filter(|v| v.is_object()) {
-        return Some(origin.clone());
-    }
-    let date = message.get("forward_date").cloned().unwrap_or(Value::Null);
-    if let Some(chat) = message.get("forward_from_chat").filter(|v| v.is_object()) {
-        return Some(json!({ "type": "channel", "chat": chat, "date": date,
-            "message_id": message.get("forward_from_message_id"), "author_signature": message.get("forward_signature") }));
-    }
-    if let Some(from) = message.get("forward_from").filter(|v| v.is_object()) {
-        // A channel object found in `forward_from` (seen in Telegram's own docs) is still a chat.
-        let kind = if from.get("type").and_then(Value::as_str) == Some("channel") {
-            "channel"
-        } else {
-            "user"
-        };
-        let key = if kind == "user" { "sender_user" } else { "chat" };
-        return Some(json!({ "type": kind, key: from, "date": date }));
-    }
-    text(message, "forward_sender_name")
-        .map(|name| json!({ "type": "hidden_user", "sender_user_name": name, "date": date }))
-}
-
-fn metadata(message: &Value, update_id: Option<i64>) -> Value {
-    let mut extra = Map::new();
-    extra.insert("update_id".into(), update_id.map_or(Value::Null, Value::from));
-    for key in [
-        "entities",
-        "caption_entities",
-        "media_group_id",
-        "message_thread_id",
-        "quote",
-        "external_reply",
-        "author_signature",
-    ] {
-        if let Some(value) = message.get(key).filter(|v| !v.is_null()) {
-            extra.insert(key.into(), value.clone());
-        }
-    }
-    if let Some(origin) = forward_origin(message) {
-        extra.insert("forward_origin".into(), origin);
-    }
-    extra.insert("raw".into(), message.clone());
-    Value::Object(extra)
-}
-
 fn map_message(message: &Value, bot_user_id: Option<i64>, update_id: Option<i64>) -> Option<InboundMessage> {
     let chat = chat_ref(message.get("chat")?)?;
     let telegram_message_id = int(message, "message_id")?;
     // A channel post without `sender_chat` is still written by the channel.
     let sender = sender(message).or_else(|| {
         (chat.chat_type == ChatType::Channel).then(|| Sender {
-            id: chat.peer_id,
+            id: chat.peer_id.0,
             name: chat.title.clone(),
             username: chat.username.clone(),
         })
@@ -234,7 +190,7 @@ fn map_message(message: &Value, bot_user_id: Option<i64>, update_id: Option<i64>
     };
     Some(InboundMessage {
         chat,
-        telegram_message_id,
+        telegram_message_id: TelegramMessageId(telegram_message_id),
         direction: if from_bot_itself {
             Direction::Outbound
         } else {
@@ -246,7 +202,8 @@ fn map_message(message: &Value, bot_user_id: Option<i64>, update_id: Option<i64>
         sender,
         reply_to_telegram_id: message
             .get("reply_to_message")
-            .and_then(|reply| int(reply, "message_id")),
+            .and_then(|reply| int(reply, "message_id"))
+            .map(TelegramMessageId),
         date: date(message, "date").unwrap_or_else(Utc::now),
         edited_at: date(message, "edit_date"),
         media,
@@ -302,15 +259,18 @@ fn map_membership(update: &Value) -> Option<InboundEvent> {
 fn map_reaction(update: &Value) -> Option<InboundEvent> {
     Some(InboundEvent::ReactionChanged {
         chat: chat_ref(update.get("chat")?)?,
-        telegram_message_id: int(update, "message_id")?,
+        telegram_message_id: TelegramMessageId(int(update, "message_id")?),
         user_id: update.get("user").and_then(|user| int(user, "id")),
-        reactions: update.get("new_reaction").cloned().unwrap_or_else(|| json!([])),
+        reactions: reactions(update.get("new_reaction")),
         date: date(update, "date").unwrap_or_else(Utc::now),
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use crm_core::metadata::ForwardOrigin;
+    use serde_json::json;
+
     use super::*;
 
     fn message(body: Value) -> InboundMessage {
@@ -350,9 +310,9 @@ mod tests {
         );
         assert_eq!(mapped.date.timestamp(), 1_700_000_000);
         assert_eq!(mapped.direction, Direction::Inbound);
-        assert_eq!(mapped.metadata["entities"][0]["type"], "bold");
-        assert_eq!(mapped.metadata["update_id"], 1);
-        assert_eq!(mapped.metadata["raw"]["text"], "hi");
+        assert_eq!(mapped.metadata.entities[0].kind, "bold");
+        assert_eq!(mapped.metadata.update_id, Some(1));
+        assert_eq!(mapped.metadata.raw.as_ref().unwrap()["text"], "hi");
     }
 
     #[test]
@@ -399,8 +359,10 @@ mod tests {
         let mapped = message(with(
             json!({ "text": "fwd", "forward_from": { "id": 7, "first_name": "Bo" }, "forward_date": 1 }),
         ));
-        assert_eq!(mapped.metadata["forward_origin"]["type"], "user");
-        assert_eq!(mapped.metadata["forward_origin"]["sender_user"]["id"], 7);
+        assert!(matches!(
+            mapped.metadata.forward_origin,
+            Some(ForwardOrigin::User { ref sender_user, date: 1 }) if sender_user.id == 7
+        ));
     }
 
     #[test]
@@ -422,7 +384,7 @@ mod tests {
         assert!(matches!(
             reaction,
             InboundEvent::ReactionChanged {
-                telegram_message_id: 5,
+                telegram_message_id: TelegramMessageId(5),
                 user_id: Some(42),
                 ..
             }

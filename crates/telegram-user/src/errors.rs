@@ -95,6 +95,10 @@ pub fn map_invocation_error(error: &InvocationError) -> UserError {
 /// Flood waits are retried after the wait; network trouble, a duplicated session and a revoked session are
 /// transient (the message waits, unsent, until the account is connected again after a re-login); everything
 /// else (unknown or blocked chat, bad request, banned account) cannot succeed by retrying.
+///
+/// Network trouble includes a request that timed out or lost its connection after it may have reached
+/// Telegram. That is still transient, never [`SendError::Ambiguous`]: every attempt of a message carries the
+/// same `random_id`, which Telegram deduplicates, so a retry cannot post the message twice.
 pub fn to_send_error(error: UserError) -> SendError {
     match error {
         UserError::FloodWait(wait) => SendError::RetryAfter(wait, error.to_string()),
@@ -213,6 +217,11 @@ mod tests {
         assert!(matches!(
             map_invocation_error(&InvocationError::Io(std::io::Error::other("reset"))),
             UserError::Network(_)
+        ));
+        let timed_out = InvocationError::from(crate::pool::timed_out(Duration::from_secs(60)));
+        assert!(matches!(
+            map_invocation_error(&timed_out),
+            UserError::Network(reason) if reason.contains("did not answer within 60s")
         ));
     }
 

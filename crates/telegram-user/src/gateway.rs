@@ -18,7 +18,7 @@ use crate::connection::GrammersConnection;
 use crate::errors::map_invocation_error;
 use crate::login::Login;
 use crate::mapping::profile_from_user;
-use crate::pool::Pool;
+use crate::pool::{Pool, Timeouts};
 use crate::session::DbSession;
 
 /// How the gateway reaches Telegram.
@@ -33,6 +33,12 @@ pub struct GatewaySettings {
     pub system_version: String,
     /// Application version shown in the list of active sessions.
     pub app_version: String,
+    /// Longest wait for Telegram's answer to one request (a send, a read receipt, a page of history, one chunk
+    /// of a file, a login step). An unanswered request fails as a network error, so no call can hang.
+    pub request_timeout: Duration,
+    /// Longest a whole file upload or download may take. Each chunk of a download is also bounded by
+    /// `request_timeout`; an upload is one grammers call, bounded as a whole only.
+    pub transfer_timeout: Duration,
     /// Test builds only: the auth key every overridden data centre without one is given, so the client
     /// skips the RSA key exchange against a local test peer that knows the same key.
     #[cfg(feature = "test-peer")]
@@ -46,6 +52,8 @@ impl Default for GatewaySettings {
             device_model: "omnichannel-crm".to_owned(),
             system_version: "server".to_owned(),
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
+            request_timeout: Duration::from_secs(60),
+            transfer_timeout: Duration::from_secs(10 * 60),
             #[cfg(feature = "test-peer")]
             preshared_auth_key: None,
         }
@@ -59,6 +67,14 @@ impl GatewaySettings {
         match self.preshared_auth_key {
             Some(key) => session.preshare_auth_key(key),
             None => Ok(()),
+        }
+    }
+
+    /// The bounds of calls to Telegram.
+    pub(crate) fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            request: self.request_timeout,
+            transfer: self.transfer_timeout,
         }
     }
 
@@ -121,13 +137,8 @@ impl GrammersGateway {
         }
         #[cfg(feature = "test-peer")]
         self.settings.preshare(&session)?;
-        let mut pool = Pool::start(
-            Arc::clone(&session),
-            account.credentials.api_id,
-            self.settings.connection_params(),
-        );
+        let mut pool = Pool::start(Arc::clone(&session), account.credentials.api_id, &self.settings);
         let users = pool
-            .client
             .invoke(&tl::functions::users::GetUsers {
                 id: vec![tl::enums::InputUser::UserSelf],
             })
@@ -209,6 +220,7 @@ mod tests {
 
     use super::*;
     use crate::session::tests::MemoryVault;
+    use crm_core::ids::AccountId;
     use crm_core::personal::AppCredentials;
     use grammers_mtsender::{InvocationError, RetryContext, RpcError};
     use std::num::NonZeroU32;
@@ -216,7 +228,7 @@ mod tests {
 
     fn account() -> AccountHandle {
         AccountHandle {
-            account_id: 7,
+            account_id: AccountId(7),
             phone_number: "+15550001".into(),
             credentials: AppCredentials {
                 api_id: 1,
@@ -243,7 +255,10 @@ mod tests {
             .connect(&account(), CollectScope::default())
             .await;
         assert!(matches!(result, Err(UserError::SessionRevoked)));
-        assert!(vault.bytes(7).is_none(), "a failed connect writes nothing");
+        assert!(
+            vault.bytes(AccountId(7)).is_none(),
+            "a failed connect writes nothing"
+        );
     }
 
     #[tokio::test]
@@ -268,16 +283,19 @@ mod tests {
     #[tokio::test]
     async fn logging_out_without_a_key_just_forgets_the_session() {
         let vault = Arc::new(MemoryVault::default());
-        DbSession::fresh(vault.clone(), 7, None).save().await.unwrap();
-        assert!(vault.bytes(7).is_some());
+        DbSession::fresh(vault.clone(), AccountId(7), None)
+            .save()
+            .await
+            .unwrap();
+        assert!(vault.bytes(AccountId(7)).is_some());
         gateway(vault.clone()).log_out(&account()).await.unwrap();
-        assert!(vault.bytes(7).is_none());
+        assert!(vault.bytes(AccountId(7)).is_none());
     }
 
     #[tokio::test]
     async fn a_new_login_replaces_the_old_session_before_reaching_telegram() {
         let vault = Arc::new(MemoryVault::default());
-        let old = DbSession::fresh(vault.clone(), 7, None);
+        let old = DbSession::fresh(vault.clone(), AccountId(7), None);
         let mut option = grammers_session::Session::dc_option(&old, 2).unwrap().unwrap();
         option.auth_key = Some([1; 256]);
         grammers_session::Session::set_dc_option(&old, &option)
@@ -311,7 +329,7 @@ mod tests {
         let result = gateway.send_code(&account()).await;
         assert!(matches!(result, Err(UserError::Network(_))), "{result:?}");
 
-        let stored = DbSession::load(vault, 7, None).await.unwrap();
+        let stored = DbSession::load(vault, AccountId(7), None).await.unwrap();
         assert_eq!(stored.self_user().unwrap(), None);
         assert!(!stored.has_home_auth_key().unwrap());
     }
@@ -361,6 +379,13 @@ mod tests {
         };
         assert!(settings.connection_params().use_ipv6);
         assert!(!GatewaySettings::default().connection_params().use_ipv6);
+        assert_eq!(
+            GatewaySettings::default().timeouts(),
+            Timeouts {
+                request: Duration::from_secs(60),
+                transfer: Duration::from_secs(600),
+            }
+        );
         assert!(format!("{settings:?}").contains("dc_override"));
     }
 }

@@ -4,10 +4,11 @@
 //! - `session`: the grammers session of an account, kept in memory and saved through crm-core's
 //!   `SessionVault`.
 //! - `login`: phone-code, password and QR logins, and log-out.
-//! - `connection`: a live connection (updates with checkpoints, send, read, download, history).
-//! - `checkpoint`, `outgoing`, `files`: the pure parts of a connection (resume positions, send requests, file
-//!   locations).
-//! - `mapping`: raw MTProto updates and messages to crm-core events.
+//! - `pool`: a running grammers sender pool, and the one bounded path every request takes.
+//! - `connection`: a live connection (updates with checkpoints; send, read, download, history).
+//! - `checkpoint`, `outgoing`, `files`: the pure parts of a connection (resume positions, send requests and
+//!   their outcome, file locations).
+//! - `mapping`: raw MTProto updates and messages to crm-core events and their typed metadata.
 //! - `errors`: grammers failures to crm-core errors.
 //!
 //! Nothing grammers-typed leaves the crate: callers see [`GrammersGateway`], [`GatewaySettings`] and

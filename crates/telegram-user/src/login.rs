@@ -169,16 +169,12 @@ struct Attempt {
 impl Attempt {
     fn start(session: DbSession, account: &AccountHandle, settings: &GatewaySettings) -> Self {
         let session = Arc::new(session);
-        let pool = Pool::start(
-            Arc::clone(&session),
-            account.credentials.api_id,
-            settings.connection_params(),
-        );
+        let pool = Pool::start(Arc::clone(&session), account.credentials.api_id, settings);
         Self { session, pool }
     }
 
     async fn invoke<R: tl::RemoteCall>(&self, request: &R) -> Result<R::Return, InvocationError> {
-        self.pool.client.invoke(request).await
+        self.pool.invoke(request).await
     }
 
     /// Makes `dc_id` the home data centre, dropping the connection to the old one (as grammers does).

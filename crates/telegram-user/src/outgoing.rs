@@ -1,13 +1,17 @@
 //! Requests the inbox makes of Telegram, built as pure values: the peer to address, the media to upload as,
-//! the `messages.sendMessage`/`sendMedia` request carrying our own `random_id`, and the sent message read back
-//! from the answer.
+//! the `messages.sendMessage`/`sendMedia` request carrying our own `random_id`, and the outcome of a send read
+//! back from Telegram's answer (or failure).
 
 use chrono::{DateTime, Utc};
+use crm_core::ids::TelegramMessageId;
 use crm_core::message::MessageType;
-use crm_core::outbound::{OutgoingMessage, SentMessage};
+use crm_core::outbound::{OutgoingMessage, SendError, SentMessage};
 use crm_core::personal::UserError;
+use grammers_mtsender::InvocationError;
 use grammers_session::types::PeerInfo;
 use grammers_tl_types as tl;
+
+use crate::errors::invocation_to_send_error;
 
 /// The Telegram peer to address for a Bot API dialog id, from the session's cache. Basic groups need no
 /// access hash, so they work uncached.
@@ -56,8 +60,8 @@ pub fn input_channel(peer: &tl::enums::InputPeer) -> Option<tl::enums::InputChan
 }
 
 /// A message id as Telegram's 32-bit integer.
-pub fn message_id(id: i64) -> Result<i32, UserError> {
-    i32::try_from(id).map_err(|_| UserError::Other(format!("message id {id} is out of range")))
+pub fn message_id(id: TelegramMessageId) -> Result<i32, UserError> {
+    i32::try_from(id.0).map_err(|_| UserError::Other(format!("message id {id} is out of range")))
 }
 
 /// The media to send for an uploaded file: photos as photos, everything else as a document with its name
@@ -251,7 +255,7 @@ pub fn parse_sent(updates: &tl::enums::Updates, random_id: i64) -> Option<SentMe
     let (list, date) = match updates {
         tl::enums::Updates::UpdateShortSentMessage(short) => {
             return Some(SentMessage {
-                telegram_message_id: i64::from(short.id),
+                telegram_message_id: Some(TelegramMessageId(i64::from(short.id))),
                 date: timestamp(short.date),
             });
         }
@@ -274,9 +278,36 @@ pub fn parse_sent(updates: &tl::enums::Updates, random_id: i64) -> Option<SentMe
         .find(|message| message.id == id)
         .map_or(date, |message| message.date);
     Some(SentMessage {
-        telegram_message_id: i64::from(id),
+        telegram_message_id: Some(TelegramMessageId(i64::from(id))),
         date: timestamp(message_date),
     })
+}
+
+/// What a send with `random_id` came to, from Telegram's answer (or the failure to get one) at `now`.
+///
+/// `RANDOM_ID_DUPLICATE` means an earlier attempt with this `random_id` was accepted: the message is sent,
+/// only its id is not known. It counts as sent (with no id), so the outbox records it and never sends it again.
+///
+/// A timeout or a lost connection is transient even when the request may already have been written to the
+/// connection (which would otherwise make the outcome ambiguous): every attempt of a message carries the same
+/// `random_id` and Telegram drops a repeat, so retrying cannot post it twice.
+pub fn send_outcome(
+    answer: Result<tl::enums::Updates, InvocationError>,
+    random_id: i64,
+    now: DateTime<Utc>,
+) -> Result<SentMessage, SendError> {
+    match answer {
+        // Telegram took the message even when its answer does not name the id: it is sent.
+        Ok(updates) => Ok(parse_sent(&updates, random_id).unwrap_or(SentMessage {
+            telegram_message_id: None,
+            date: now,
+        })),
+        Err(InvocationError::Rpc(error)) if error.name == "RANDOM_ID_DUPLICATE" => Ok(SentMessage {
+            telegram_message_id: None,
+            date: now,
+        }),
+        Err(error) => Err(invocation_to_send_error(&error)),
+    }
 }
 
 #[cfg(test)]
@@ -284,14 +315,17 @@ pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+    use crm_core::ids::PeerId;
     use crm_core::outbound::OutgoingMedia;
+    use grammers_mtsender::RpcError;
     use grammers_session::types::PeerAuth;
 
+    /// A text message to `peer_id`, replying to `reply`.
     pub(crate) fn text(peer_id: i64, reply: Option<i64>) -> OutgoingMessage {
         OutgoingMessage {
-            peer_id,
+            peer_id: PeerId(peer_id),
             text: Some("hello".into()),
-            reply_to_telegram_id: reply,
+            reply_to_telegram_id: reply.map(TelegramMessageId),
             media: None,
         }
     }
@@ -411,11 +445,11 @@ pub(crate) mod tests {
         assert_eq!(
             parse_sent(&short, 1),
             Some(SentMessage {
-                telegram_message_id: 77,
+                telegram_message_id: Some(TelegramMessageId(77)),
                 date: timestamp(1_700_000_000)
             })
         );
-        let mut sent = crate::mapping::tests::message(88, crate::mapping::tests::peer_user(42), "hi");
+        let mut sent = crate::mapping::fixtures::message(88, crate::mapping::fixtures::peer_user(42), "hi");
         sent.out = true;
         sent.date = 1_700_000_123;
         let full: tl::enums::Updates = tl::types::Updates {
@@ -438,12 +472,70 @@ pub(crate) mod tests {
         assert_eq!(
             parse_sent(&full, 6),
             Some(SentMessage {
-                telegram_message_id: 88,
+                telegram_message_id: Some(TelegramMessageId(88)),
                 date: timestamp(1_700_000_123)
             })
         );
-        assert_eq!(parse_sent(&full, 5).map(|s| s.telegram_message_id), Some(99));
+        assert_eq!(
+            parse_sent(&full, 5).map(|s| s.telegram_message_id),
+            Some(Some(TelegramMessageId(99)))
+        );
         assert_eq!(parse_sent(&tl::enums::Updates::TooLong, 5), None);
+    }
+
+    fn refused(code: i32, name: &str) -> Result<tl::enums::Updates, InvocationError> {
+        Err(InvocationError::Rpc(RpcError::from(tl::types::RpcError {
+            error_code: code,
+            error_message: name.to_owned(),
+        })))
+    }
+
+    #[test]
+    fn a_duplicate_random_id_is_a_message_sent_before() {
+        let now = timestamp(1_700_000_555);
+        // Telegram has used both codes for it.
+        for code in [400, 500] {
+            assert_eq!(
+                send_outcome(refused(code, "RANDOM_ID_DUPLICATE"), 6, now),
+                Ok(SentMessage {
+                    telegram_message_id: None,
+                    date: now
+                }),
+                "{code}"
+            );
+        }
+        assert!(matches!(
+            send_outcome(refused(500, "RPC_CALL_FAIL"), 6, now),
+            Err(SendError::Transient(_))
+        ));
+        assert!(matches!(
+            send_outcome(refused(400, "USER_IS_BLOCKED"), 6, now),
+            Err(SendError::Permanent(_))
+        ));
+        assert_eq!(
+            send_outcome(Ok(tl::enums::Updates::TooLong), 6, now),
+            Ok(SentMessage {
+                telegram_message_id: None,
+                date: now
+            }),
+            "an accepted message without its id is still sent, never sent again"
+        );
+    }
+
+    #[test]
+    fn a_send_without_an_answer_is_retried_with_its_random_id() {
+        let timed_out = Err(InvocationError::from(crate::pool::timed_out(
+            std::time::Duration::from_secs(60),
+        )));
+        match send_outcome(timed_out, 6, timestamp(1)) {
+            Err(SendError::Transient(reason)) => assert!(reason.contains("did not answer"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        let dropped = Err(InvocationError::Dropped("gone"));
+        assert!(matches!(
+            send_outcome(dropped, 6, timestamp(1)),
+            Err(SendError::Transient(_))
+        ));
     }
 
     #[test]

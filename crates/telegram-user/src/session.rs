@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use crm_core::ids::AccountId;
 use crm_core::personal::{SessionVault, UserError};
 use grammers_session::types::{
     ChannelKind, ChannelState, DcOption, PeerAuth, PeerId, PeerInfo, UpdateState, UpdatesState,
@@ -65,7 +66,7 @@ struct Inner {
 /// The grammers [`Session`] of one account, persisted through a [`SessionVault`].
 pub struct DbSession {
     vault: Arc<dyn SessionVault>,
-    account_id: i64,
+    account_id: AccountId,
     dc_override: Option<SocketAddr>,
     inner: Mutex<Inner>,
     // Serialises snapshot-and-save, so an older snapshot never lands after a newer one.
@@ -365,7 +366,7 @@ impl Inner {
 impl DbSession {
     fn build(
         vault: Arc<dyn SessionVault>,
-        account_id: i64,
+        account_id: AccountId,
         dc_override: Option<SocketAddr>,
         mut inner: Inner,
     ) -> Self {
@@ -387,7 +388,7 @@ impl DbSession {
     /// `dc_override` replaces the address of every data centre (for test servers or a local stand-in).
     pub async fn load(
         vault: Arc<dyn SessionVault>,
-        account_id: i64,
+        account_id: AccountId,
         dc_override: Option<SocketAddr>,
     ) -> Result<Self, SessionError> {
         let stored = vault.load(account_id).await.map_err(SessionError::Vault)?;
@@ -400,7 +401,11 @@ impl DbSession {
 
     /// A fresh session (no auth key, no peers), replacing whatever the vault holds for `account_id` once it is
     /// first saved. Every new login starts here so no earlier key is reused.
-    pub fn fresh(vault: Arc<dyn SessionVault>, account_id: i64, dc_override: Option<SocketAddr>) -> Self {
+    pub fn fresh(
+        vault: Arc<dyn SessionVault>,
+        account_id: AccountId,
+        dc_override: Option<SocketAddr>,
+    ) -> Self {
         Self::build(
             vault,
             account_id,
@@ -600,28 +605,28 @@ pub(crate) mod tests {
     /// An in-memory vault that counts saves.
     #[derive(Default)]
     pub(crate) struct MemoryVault {
-        pub(crate) stored: Mutex<HashMap<i64, Vec<u8>>>,
+        pub(crate) stored: Mutex<HashMap<AccountId, Vec<u8>>>,
         pub(crate) saves: Mutex<usize>,
     }
 
     impl MemoryVault {
-        pub(crate) fn bytes(&self, account_id: i64) -> Option<Vec<u8>> {
+        pub(crate) fn bytes(&self, account_id: AccountId) -> Option<Vec<u8>> {
             self.stored.lock().unwrap().get(&account_id).cloned()
         }
     }
 
     impl SessionVault for MemoryVault {
-        fn load(&self, account_id: i64) -> CoreFuture<'_, Result<Option<Vec<u8>>, String>> {
+        fn load(&self, account_id: AccountId) -> CoreFuture<'_, Result<Option<Vec<u8>>, String>> {
             Box::pin(async move { Ok(self.bytes(account_id)) })
         }
-        fn save(&self, account_id: i64, session: Vec<u8>) -> CoreFuture<'_, Result<(), String>> {
+        fn save(&self, account_id: AccountId, session: Vec<u8>) -> CoreFuture<'_, Result<(), String>> {
             Box::pin(async move {
                 self.stored.lock().unwrap().insert(account_id, session);
                 *self.saves.lock().unwrap() += 1;
                 Ok(())
             })
         }
-        fn clear(&self, account_id: i64) -> CoreFuture<'_, Result<(), String>> {
+        fn clear(&self, account_id: AccountId) -> CoreFuture<'_, Result<(), String>> {
             Box::pin(async move {
                 self.stored.lock().unwrap().remove(&account_id);
                 Ok(())
@@ -630,15 +635,15 @@ pub(crate) mod tests {
     }
 
     fn stored_json(vault: &MemoryVault) -> serde_json::Value {
-        serde_json::from_slice(&vault.bytes(7).unwrap()).unwrap()
+        serde_json::from_slice(&vault.bytes(AccountId(7)).unwrap()).unwrap()
     }
 
     #[tokio::test]
     async fn everything_survives_a_reload_and_only_keys_are_written_through() {
         let vault = Arc::new(MemoryVault::default());
-        let session = DbSession::load(vault.clone(), 7, None).await.unwrap();
+        let session = DbSession::load(vault.clone(), AccountId(7), None).await.unwrap();
         assert_eq!(session.home_dc_id().unwrap(), 2);
-        assert!(vault.bytes(7).is_none());
+        assert!(vault.bytes(AccountId(7)).is_none());
 
         let mut option = session.dc_option(4).unwrap().unwrap();
         option.auth_key = Some([9u8; 256]);
@@ -703,7 +708,7 @@ pub(crate) mod tests {
             "a clean session is not saved again"
         );
 
-        let reloaded = DbSession::load(vault.clone(), 7, None).await.unwrap();
+        let reloaded = DbSession::load(vault.clone(), AccountId(7), None).await.unwrap();
         assert_eq!(reloaded.home_dc_id().unwrap(), 4);
         assert_eq!(reloaded.dc_option(4).unwrap().unwrap().auth_key, Some([9u8; 256]));
         assert_eq!(reloaded.dc_option(1).unwrap().unwrap().auth_key, None);
@@ -733,7 +738,7 @@ pub(crate) mod tests {
     async fn the_override_replaces_every_address_even_from_telegrams_config() {
         let vault = Arc::new(MemoryVault::default());
         let address: SocketAddr = "127.0.0.1:4430".parse().unwrap();
-        let session = DbSession::load(vault, 1, Some(address)).await.unwrap();
+        let session = DbSession::load(vault, AccountId(1), Some(address)).await.unwrap();
         for dc in 1..=5 {
             let option = session.dc_option(dc).unwrap().unwrap();
             assert_eq!(SocketAddr::V4(option.ipv4), address);
@@ -757,24 +762,28 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn corrupt_or_foreign_bytes_are_refused() {
         let vault = Arc::new(MemoryVault::default());
-        vault.stored.lock().unwrap().insert(3, b"nonsense".to_vec());
+        vault
+            .stored
+            .lock()
+            .unwrap()
+            .insert(AccountId(3), b"nonsense".to_vec());
         assert!(matches!(
-            DbSession::load(vault.clone(), 3, None).await,
+            DbSession::load(vault.clone(), AccountId(3), None).await,
             Err(SessionError::Corrupt(_))
         ));
         vault.stored.lock().unwrap().insert(
-            3,
+            AccountId(3),
             br#"{"version":9,"home_dc":2,"dc_options":[],"peers":[],"updates":{"pts":0,"qts":0,"date":0,"seq":0,"channels":[]}}"#.to_vec(),
         );
         assert!(matches!(
-            DbSession::load(vault, 3, None).await,
+            DbSession::load(vault, AccountId(3), None).await,
             Err(SessionError::Corrupt(_))
         ));
     }
 
     #[tokio::test]
     async fn a_new_self_user_demotes_the_old_one() {
-        let session = DbSession::fresh(Arc::new(MemoryVault::default()), 1, None);
+        let session = DbSession::fresh(Arc::new(MemoryVault::default()), AccountId(1), None);
         for id in [1, 2] {
             session
                 .cache_peer(PeerInfo::User {

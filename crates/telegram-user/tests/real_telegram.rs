@@ -41,6 +41,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crm_core::ids::AccountId;
 use crm_core::personal::{
     AccountHandle, AppCredentials, BoxFuture, CollectScope, LoginOutcome, SessionVault, UserGateway,
 };
@@ -48,14 +49,14 @@ use crm_core::secrets::Sensitive;
 use crm_telegram_user::{GatewaySettings, GrammersGateway};
 
 /// The account id the sessions are kept under; any number does, the vault is this test's own.
-const ACCOUNT_ID: i64 = 1;
+const ACCOUNT_ID: AccountId = AccountId(1);
 /// Longest wait for one answer from Telegram.
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// An in-memory [`SessionVault`], seeded from and saved to the session file between the two runs.
 #[derive(Default)]
 struct MemoryVault {
-    sessions: Mutex<HashMap<i64, Vec<u8>>>,
+    sessions: Mutex<HashMap<AccountId, Vec<u8>>>,
 }
 
 impl MemoryVault {
@@ -69,17 +70,17 @@ impl MemoryVault {
 }
 
 impl SessionVault for MemoryVault {
-    fn load(&self, account_id: i64) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
+    fn load(&self, account_id: AccountId) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
         let session = self.sessions.lock().unwrap().get(&account_id).cloned();
         Box::pin(async move { Ok(session) })
     }
 
-    fn save(&self, account_id: i64, session: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
+    fn save(&self, account_id: AccountId, session: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
         self.sessions.lock().unwrap().insert(account_id, session);
         Box::pin(async { Ok(()) })
     }
 
-    fn clear(&self, account_id: i64) -> BoxFuture<'_, Result<(), String>> {
+    fn clear(&self, account_id: AccountId) -> BoxFuture<'_, Result<(), String>> {
         self.sessions.lock().unwrap().remove(&account_id);
         Box::pin(async { Ok(()) })
     }

@@ -12,12 +12,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::Utc;
+use crm_core::ids::{AccountId, PeerId, TelegramMessageId};
 use crm_core::inbound::InboundEvent;
-use crm_core::outbound::{OutgoingMessage, SendError, SendFuture, SentMessage};
+use crm_core::outbound::{DownloadedFile, OutgoingMessage, SendError, SendFuture, SentMessage};
 use crm_core::personal::{
-    AccountHandle, BoxFuture, Checkpoint, CodeSent, CollectScope, Connection, DownloadedFile, HistoryLimits,
-    LoginOutcome, PersonalUpdate, Profile, QrProgress, QrToken, ReceivedUpdate, SessionVault, UserError,
-    UserGateway,
+    AccountHandle, BoxFuture, Checkpoint, CodeSent, CollectScope, Connection, HistoryLimits, LoginOutcome,
+    Profile, QrProgress, QrToken, ReceivedUpdate, SessionVault, UserError, UserGateway,
 };
 use crm_core::secrets::Sensitive;
 use serde_json::{Value, json};
@@ -75,7 +75,7 @@ struct World {
     /// Connections (by generation) whose socket went silently dead.
     dead: HashSet<u64>,
     /// Every update of each account, with its sequence number (1, 2, ...).
-    log: HashMap<i64, Vec<(i64, PersonalUpdate)>>,
+    log: HashMap<i64, Vec<(i64, InboundEvent)>>,
     live: HashMap<i64, Live>,
     generation: u64,
     overlaps: Vec<i64>,
@@ -200,7 +200,7 @@ impl FakeTelegram {
 
     /// Telegram pushes `update` to `account_id`: logged with the next sequence number, delivered at once if the
     /// account is connected and not stalled.
-    pub fn push(&self, account_id: i64, update: PersonalUpdate) -> i64 {
+    pub fn push(&self, account_id: i64, update: InboundEvent) -> i64 {
         let mut world = self.world();
         let log = world.log.entry(account_id).or_default();
         let sequence = log.last().map_or(1, |(s, _)| s + 1);
@@ -211,7 +211,7 @@ impl FakeTelegram {
             .filter(|live| !world.dead.contains(&live.generation))
         {
             let _ = live.sender.send(Ok(ReceivedUpdate {
-                update,
+                event: update,
                 checkpoint: Some(Checkpoint(json!(sequence))),
             }));
         }
@@ -322,9 +322,9 @@ impl FakeTelegram {
             .await
             .map_err(UserError::Other)?;
         let mut world = self.world();
-        world.revoked.remove(&account.account_id);
-        world.password_pending.remove(&account.account_id);
-        world.logins.remove(&account.account_id);
+        world.revoked.remove(&account.account_id.0);
+        world.password_pending.remove(&account.account_id.0);
+        world.logins.remove(&account.account_id.0);
         Ok(LoginOutcome::Authenticated(Self::profile(
             user,
             &account.phone_number,
@@ -394,7 +394,7 @@ impl UserGateway for FakeTelegram {
                 return Err(error);
             }
             self.user(&account.phone_number)?;
-            Ok(self.new_code(account.account_id, 0))
+            Ok(self.new_code(account.account_id.0, 0))
         })
     }
 
@@ -410,12 +410,12 @@ impl UserGateway for FakeTelegram {
                 let world = self.world();
                 let login = world
                     .logins
-                    .get(&account.account_id)
+                    .get(&account.account_id.0)
                     .filter(|l| l.phone_code_hash == hash)
                     .ok_or(UserError::CodeExpired)?;
                 login.resends + 1
             };
-            Ok(self.new_code(account.account_id, resends))
+            Ok(self.new_code(account.account_id.0, resends))
         })
     }
 
@@ -434,15 +434,15 @@ impl UserGateway for FakeTelegram {
                 let mut world = self.world();
                 let login = world
                     .logins
-                    .get(&account.account_id)
+                    .get(&account.account_id.0)
                     .filter(|l| l.phone_code_hash == hash && !l.expired)
                     .ok_or(UserError::CodeExpired)?;
                 if login.code != code {
                     return Err(UserError::InvalidCode);
                 }
                 if user.password.is_some() {
-                    world.logins.remove(&account.account_id);
-                    world.password_pending.insert(account.account_id);
+                    world.logins.remove(&account.account_id.0);
+                    world.password_pending.insert(account.account_id.0);
                     return Ok(LoginOutcome::PasswordRequired {
                         hint: user.hint.clone(),
                     });
@@ -461,7 +461,7 @@ impl UserGateway for FakeTelegram {
         let password = password.0.clone();
         Box::pin(async move {
             let user = self.user(&account.phone_number)?;
-            if !self.world().password_pending.contains(&account.account_id) {
+            if !self.world().password_pending.contains(&account.account_id.0) {
                 return Err(UserError::LoginNotStarted("no password was asked for".into()));
             }
             if user.password.as_deref() != Some(password.as_str()) {
@@ -481,13 +481,13 @@ impl UserGateway for FakeTelegram {
             let mut round = 0u32;
             loop {
                 round += 1;
-                let token = format!("qr-{}-{round}", account.account_id);
+                let token = format!("qr-{}-{round}", account.account_id.0);
                 progress.token(QrToken {
                     login_url: format!("tg://login?token={token}"),
                     expires_at: Utc::now() + chrono::Duration::seconds(30),
                 });
                 let changed = self.changed.notified();
-                let scanned = self.world().qr_scans.remove(&account.account_id);
+                let scanned = self.world().qr_scans.remove(&account.account_id.0);
                 if let Some(phone) = scanned {
                     let user = self.user(&phone)?;
                     if user.password.is_some() {
@@ -495,7 +495,7 @@ impl UserGateway for FakeTelegram {
                             .save(account.account_id, session_bytes(user.user_id, 0))
                             .await
                             .map_err(UserError::Other)?;
-                        self.world().password_pending.insert(account.account_id);
+                        self.world().password_pending.insert(account.account_id.0);
                         return Ok(LoginOutcome::PasswordRequired {
                             hint: user.hint.clone(),
                         });
@@ -525,12 +525,12 @@ impl UserGateway for FakeTelegram {
             if let Some(error) = self
                 .world()
                 .connect_faults
-                .get_mut(&account.account_id)
+                .get_mut(&account.account_id.0)
                 .and_then(Vec::pop)
             {
                 return Err(error);
             }
-            if self.world().revoked.contains(&account.account_id) {
+            if self.world().revoked.contains(&account.account_id.0) {
                 return Err(UserError::SessionRevoked);
             }
             let stored = self
@@ -548,17 +548,17 @@ impl UserGateway for FakeTelegram {
                 .find(|u| u.user_id == user_id)
                 .cloned()
                 .ok_or(UserError::SessionRevoked)?;
-            let (generation, receiver) = self.open_live(account.account_id);
+            let (generation, receiver) = self.open_live(account.account_id.0);
             // Catch up: everything logged after the stored sequence, like getDifference.
-            let missed: Vec<(i64, PersonalUpdate)> = self
+            let missed: Vec<(i64, InboundEvent)> = self
                 .world()
                 .log
-                .get(&account.account_id)
+                .get(&account.account_id.0)
                 .map(|log| log.iter().filter(|(s, _)| *s > sequence).cloned().collect())
                 .unwrap_or_default();
             let connection = FakeConnection {
                 fake: self.clone(),
-                account_id: account.account_id,
+                account_id: account.account_id.0,
                 user_id,
                 generation,
                 missed: Mutex::new(missed.into_iter().collect()),
@@ -572,7 +572,7 @@ impl UserGateway for FakeTelegram {
     }
 
     fn log_out(&self, account: &AccountHandle) -> BoxFuture<'_, Result<(), UserError>> {
-        let account_id = account.account_id;
+        let account_id = account.account_id.0;
         Box::pin(async move {
             {
                 let mut world = self.world();
@@ -582,7 +582,7 @@ impl UserGateway for FakeTelegram {
                 world.logged_out.insert(account_id);
                 world.revoked.insert(account_id);
             }
-            self.vault()?.clear(account_id).await.map_err(UserError::Other)
+            self.vault()?.clear(AccountId(account_id)).await.map_err(UserError::Other)
         })
     }
 }
@@ -593,7 +593,7 @@ struct FakeConnection {
     account_id: i64,
     user_id: i64,
     generation: u64,
-    missed: Mutex<std::collections::VecDeque<(i64, PersonalUpdate)>>,
+    missed: Mutex<std::collections::VecDeque<(i64, InboundEvent)>>,
     receiver: tokio::sync::Mutex<mpsc::UnboundedReceiver<Result<ReceivedUpdate, UserError>>>,
 }
 
@@ -623,7 +623,7 @@ impl Connection for FakeConnection {
                 .pop_front();
             if let Some((sequence, update)) = missed {
                 return Ok(ReceivedUpdate {
-                    update,
+                    event: update,
                     checkpoint: Some(Checkpoint(json!(sequence))),
                 });
             }
@@ -648,7 +648,7 @@ impl Connection for FakeConnection {
                 .ok_or_else(|| UserError::Other("bad checkpoint".into()))?;
             self.fake
                 .vault()?
-                .save(self.account_id, session_bytes(self.user_id, sequence))
+                .save(AccountId(self.account_id), session_bytes(self.user_id, sequence))
                 .await
                 .map_err(UserError::Other)
         })
@@ -696,26 +696,26 @@ impl Connection for FakeConnection {
                 ));
             }
             Ok(SentMessage {
-                telegram_message_id,
+                telegram_message_id: Some(TelegramMessageId(telegram_message_id)),
                 date: Utc::now(),
             })
         })
     }
 
-    fn mark_read(&self, peer_id: i64, max_id: i64) -> BoxFuture<'_, Result<(), UserError>> {
+    fn mark_read(&self, peer_id: PeerId, max_id: TelegramMessageId) -> BoxFuture<'_, Result<(), UserError>> {
         Box::pin(async move {
             self.fake
                 .world()
                 .read_marks
-                .push((self.account_id, peer_id, max_id));
+                .push((self.account_id, peer_id.0, max_id.0));
             Ok(())
         })
     }
 
     fn download(
         &self,
-        peer_id: i64,
-        telegram_message_id: i64,
+        peer_id: PeerId,
+        telegram_message_id: TelegramMessageId,
         max_bytes: u64,
     ) -> BoxFuture<'_, Result<DownloadedFile, UserError>> {
         Box::pin(async move {
@@ -723,7 +723,7 @@ impl Connection for FakeConnection {
                 .fake
                 .world()
                 .media
-                .get(&(self.account_id, peer_id, telegram_message_id))
+                .get(&(self.account_id, peer_id.0, telegram_message_id.0))
                 .cloned()
                 .ok_or_else(|| UserError::PeerUnavailable("MESSAGE_ID_INVALID".into()))?;
             if u64::try_from(file.bytes.len()).unwrap_or(u64::MAX) > max_bytes {

@@ -3,7 +3,7 @@
 use crm_core::account::{AccountStatus, AccountType};
 use crm_core::secrets::Sensitive;
 use crm_store::Store;
-use crm_store::entity::accounts;
+use crm_core::account::Account;
 use crm_store::repo::accounts::{NewAccount, create};
 
 /// An active bot account named `name` with this token (optional) and webhook secret; its own Telegram id is
@@ -13,7 +13,7 @@ pub async fn bot_account(
     name: &str,
     token: Option<&str>,
     secret: Option<&str>,
-) -> accounts::Model {
+) -> Account {
     bot_account_with_status(store, name, token, secret, AccountStatus::Active).await
 }
 
@@ -24,7 +24,7 @@ pub async fn bot_account_with_status(
     token: Option<&str>,
     secret: Option<&str>,
     status: AccountStatus,
-) -> accounts::Model {
+) -> Account {
     let telegram_user_id = token
         .and_then(|t| t.split(':').next())
         .and_then(|id| id.parse().ok());

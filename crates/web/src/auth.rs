@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use crm_core::chat::Viewer;
 use crm_core::token::looks_like_token;
-use crm_core::user::Role;
-use crm_store::entity::users;
+use crm_core::user::{Role, User};
 use crm_store::repo::tokens;
 
 use crate::error::ApiError;
@@ -17,8 +17,8 @@ use crate::state::AppState;
 /// The authenticated caller.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
-    /// The user row.
-    pub user: users::Model,
+    /// The user.
+    pub user: User,
     /// The token that authenticated this request.
     pub token_id: i64,
     /// The user's role.
@@ -29,6 +29,11 @@ impl CurrentUser {
     /// Whether the caller is an admin.
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
+    }
+
+    /// Whose view the caller's reads take.
+    pub fn viewer(&self) -> Viewer {
+        self.user.viewer()
     }
 }
 
@@ -56,15 +61,13 @@ where
         let token = token_from_header(header)
             .filter(|t| looks_like_token(t))
             .ok_or_else(ApiError::unauthenticated)?;
-        let (token_row, user) = tokens::authenticate(&state.store, token)
+        let (token_id, user) = tokens::authenticate(&state.store, token)
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
-        let role = Role::parse(&user.role)
-            .map_err(|_| ApiError::Internal(format!("user {} has a bad role", user.id)))?;
         Ok(CurrentUser {
+            role: user.role,
             user,
-            token_id: token_row.id,
-            role,
+            token_id,
         })
     }
 }

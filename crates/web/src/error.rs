@@ -34,6 +34,18 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// The whole chain of causes of `error`, for logs.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn telegram_status(error: &crm_core::personal::UserError) -> StatusCode {
     use crm_core::personal::UserError as E;
     match error {
@@ -84,10 +96,10 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(detail) => {
-                tracing::warn!(%detail, "database unavailable");
-                ApiError::Core(CoreError::Unavailable(
-                    "The database is unavailable; try again shortly.".into(),
+            StoreError::Unavailable(_) | StoreError::Conflict(_) => {
+                tracing::warn!(error = %causes(&error), "database unavailable");
+                ApiError::Core(CoreError::unavailable(
+                    "The database is unavailable; try again shortly.",
                 ))
             }
             StoreError::Duplicate(detail) => {
@@ -97,7 +109,7 @@ impl From<StoreError> for ApiError {
                     message: "An object with these values already exists.".into(),
                 })
             }
-            other => ApiError::Internal(other.to_string()),
+            other => ApiError::Internal(causes(&other)),
         }
     }
 }
@@ -110,14 +122,27 @@ fn parts(error: &CoreError) -> (StatusCode, &'static str) {
         CoreError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
         CoreError::Invalid { code, .. } => (StatusCode::BAD_REQUEST, code),
         CoreError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-        CoreError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        CoreError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        CoreError::Internal { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = match self {
+            ApiError::Core(error @ CoreError::Internal { .. }) => {
+                tracing::error!(detail = %causes(&error), "request failed");
+                let body = ErrorBody {
+                    error: "Internal server error.".to_owned(),
+                    code: "internal_error".to_owned(),
+                    retry_after: None,
+                };
+                (StatusCode::INTERNAL_SERVER_ERROR, body)
+            }
             ApiError::Core(error) => {
+                if let CoreError::Unavailable { .. } = &error {
+                    tracing::warn!(detail = %causes(&error), "dependency unavailable");
+                }
                 let (status, code) = parts(&error);
                 let retry_after = match &error {
                     CoreError::RateLimited { retry_after, .. } => Some(retry_after.as_secs().max(1)),

@@ -4,9 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
-pub mod events;
 pub mod extract;
-pub mod intake;
 pub mod middleware;
 pub mod openapi;
 pub mod pagination;
@@ -16,4 +14,4 @@ pub mod ws;
 
 pub use api::router;
 pub use error::ApiError;
-pub use state::{AppState, WebSettings};
+pub use state::{AppState, WebParts, WebSettings};

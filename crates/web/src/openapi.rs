@@ -5,7 +5,8 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{accounts, auth, chats, media, messages, operators, personal, system, webhook};
+use crate::api::accounts::{bots, personal};
+use crate::api::{accounts, auth, chats, media, messages, operators, system, webhook};
 
 struct TokenAuth;
 
@@ -27,12 +28,13 @@ impl Modify for TokenAuth {
 #[openapi(
     info(title = "omnichannel-crm", description = "Shared inbox for Telegram bots and personal accounts."),
     paths(
-        system::health, system::status, personal::control, personal::sync,
+        system::health, system::status, system::control, system::sync,
         auth::obtain_token, auth::logout, auth::me,
         operators::list, operators::create, operators::retrieve, operators::update, operators::remove,
-        accounts::list, accounts::create, accounts::retrieve, accounts::update, accounts::set_webhook,
-        accounts::delete_webhook, accounts::set_polling, accounts::start, accounts::stop, accounts::restart,
-        personal::remove, personal::authenticate, personal::resend_code, personal::verify_otp, personal::qr_login,
+        accounts::list, accounts::create, accounts::retrieve, accounts::update, bots::set_webhook,
+        bots::delete_webhook, bots::set_polling, accounts::start, accounts::stop, accounts::restart,
+        personal::lifecycle::remove, personal::login::authenticate, personal::login::resend_code,
+        personal::login::verify_otp, personal::qr::qr_login,
         chats::list, chats::retrieve, chats::mark_as_read, chats::assign, chats::unassign,
         messages::list, messages::retrieve, messages::by_chat, messages::send_message, messages::reply, messages::retry,
         media::file, media::fetch, media::download_media, media::upload,

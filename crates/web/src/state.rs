@@ -1,14 +1,16 @@
-//! Shared state of the web layer: the store, the event bus, the settings it needs and the login limiter.
+//! Shared state of the web layer: the use cases, the store for reads and admin changes, the event bus and the
+//! relay's ordered feed, the settings it needs and the login limiter.
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use crm_bus::Relay;
 use crm_core::event::EventBus;
+use crm_core::inbox::Inbox;
 use crm_core::personal::UserGateway;
 use crm_store::Store;
 use crm_telegram_bot::BotApi;
 
-use crate::intake::IntakeCounters;
 use crate::rate_limit::LoginLimiter;
 
 /// Settings of the HTTP layer, taken from the server configuration.
@@ -26,8 +28,6 @@ pub struct WebSettings {
     pub media_dir: std::path::PathBuf,
     /// Largest upload accepted, in bytes.
     pub max_upload_bytes: usize,
-    /// Attempts before a transiently failing send is given up.
-    pub send_max_attempts: i32,
     /// Frames a WebSocket connection may have waiting before it is closed as too slow.
     pub ws_queue: usize,
     /// How long a removal or a new login waits for the instance connected to the account to let it go.
@@ -43,34 +43,49 @@ impl Default for WebSettings {
             max_json_body: 1024 * 1024,
             media_dir: std::path::PathBuf::from("data/media"),
             max_upload_bytes: 50 * 1024 * 1024,
-            send_max_attempts: crm_store::repo::outbox::DEFAULT_SEND_ATTEMPTS,
             ws_queue: crate::ws::QUEUE,
             disconnect_wait: std::time::Duration::from_secs(30),
         }
     }
 }
 
+/// What the web layer is built from.
+pub struct WebParts {
+    /// The database, for reads and admin changes.
+    pub store: Store,
+    /// The message path's use cases.
+    pub inbox: Arc<Inbox>,
+    /// Notices between parts and instances.
+    pub bus: Arc<dyn EventBus>,
+    /// The ordered feed of committed events.
+    pub relay: Arc<Relay>,
+    /// The Bot API client.
+    pub bot_api: BotApi,
+    /// Personal accounts' way to Telegram (MTProto), for the login flows and log-outs.
+    pub user_gateway: Arc<dyn UserGateway>,
+}
+
 /// Everything handlers share; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    /// The database.
+    /// The database, for reads and admin changes.
     pub store: Store,
-    /// Where committed changes are announced.
+    /// The message path's use cases.
+    pub inbox: Arc<Inbox>,
+    /// Notices between parts and instances.
     pub bus: Arc<dyn EventBus>,
+    /// The ordered feed of committed events, for the WebSocket hub.
+    pub relay: Arc<Relay>,
     /// HTTP settings.
     pub settings: Arc<WebSettings>,
     /// Failed-login throttle.
     pub login_limiter: Arc<LoginLimiter>,
-    /// What the bot webhook received.
-    pub intake: Arc<IntakeCounters>,
     /// The Bot API client.
     pub bot_api: BotApi,
     /// Personal accounts' way to Telegram (MTProto), for the login flows and log-outs.
     pub user_gateway: Arc<dyn UserGateway>,
     /// QR logins running on this instance, and the sync throttle.
-    pub accounts_runtime: Arc<crate::api::personal::AccountRuntime>,
-    /// Wakes this instance's job runner when a job was just queued.
-    pub job_waker: Arc<tokio::sync::Notify>,
+    pub accounts_runtime: Arc<crate::api::accounts::personal::common::AccountRuntime>,
     /// Wakes this instance's bot-polling supervisor after an intake switch.
     pub polling_waker: Arc<tokio::sync::Notify>,
     /// When this instance started.
@@ -80,25 +95,18 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over `store`, `bus`, the Bot API client and the personal-account gateway, with `settings`.
-    pub fn new(
-        store: Store,
-        bus: Arc<dyn EventBus>,
-        bot_api: BotApi,
-        user_gateway: Arc<dyn UserGateway>,
-        job_waker: Arc<tokio::sync::Notify>,
-        settings: WebSettings,
-    ) -> Self {
+    /// State over `parts`, with `settings`.
+    pub fn new(parts: WebParts, settings: WebSettings) -> Self {
         Self {
-            store,
-            bus,
+            store: parts.store,
+            inbox: parts.inbox,
+            bus: parts.bus,
+            relay: parts.relay,
             settings: Arc::new(settings),
             login_limiter: Arc::new(LoginLimiter::default()),
-            intake: Arc::new(IntakeCounters::default()),
-            bot_api,
-            user_gateway,
+            bot_api: parts.bot_api,
+            user_gateway: parts.user_gateway,
             accounts_runtime: Arc::default(),
-            job_waker,
             polling_waker: Arc::new(tokio::sync::Notify::new()),
             started_at: Instant::now(),
             version: env!("CARGO_PKG_VERSION"),

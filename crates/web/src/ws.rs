@@ -9,18 +9,19 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use crm_core::chat::Viewer;
 use crm_core::event::{Event, StoredEvent};
+use crm_core::ids::{ChatId, EventSeq, MessageId};
+use crm_core::ports::EventLog;
 use crm_core::token::looks_like_token;
-use crm_core::user::Role;
-use crm_store::entity::users;
-use crm_store::repo::chats::{self as chat_repo, ChatFilter, Viewer};
-use crm_store::repo::{events, messages as message_repo, tokens};
+use crm_core::user::{Role, User};
+use crm_store::repo::chats::{self as chat_repo, ChatFilter};
+use crm_store::repo::{messages as message_repo, tokens};
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::api::chats::ChatOut;
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::middleware::{host_allowed, strip_port};
@@ -39,7 +40,7 @@ pub const CLOSE_REVOKED: u16 = 4001;
 /// How long the close frame may wait on a client that stopped reading before the connection is dropped.
 const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 /// Most events one `resume` replays.
-const MAX_REPLAY: u64 = 10_000;
+const MAX_REPLAY: u32 = 10_000;
 
 /// `?token=` for clients that cannot set headers.
 #[derive(Debug, Deserialize)]
@@ -130,7 +131,7 @@ pub async fn upgrade(
 /// One connected user.
 struct Session {
     state: AppState,
-    user: users::Model,
+    user: User,
     admin: bool,
     visible: HashSet<i64>,
     last_event_id: i64,
@@ -144,11 +145,7 @@ fn frame(value: &Value) -> Message {
 
 impl Session {
     fn viewer(&self) -> Viewer {
-        if self.admin {
-            Viewer::Admin
-        } else {
-            Viewer::Operator(self.user.id)
-        }
+        self.user.viewer()
     }
 
     /// Queues a frame; false (and the connection closing) if the client is too slow.
@@ -191,17 +188,9 @@ impl Session {
         if self.admin {
             return;
         }
-        let filter = ChatFilter::default();
-        let mut visible = HashSet::new();
-        let mut page = 1;
-        while let Ok(found) = chat_repo::list(&self.state.store, self.viewer(), &filter, page, 500).await {
-            visible.extend(found.items.iter().map(|item| item.chat.id));
-            if !found.has_next() {
-                break;
-            }
-            page += 1;
+        if let Ok(held) = chat_repo::held_by(&self.state.store, self.user.id).await {
+            self.visible = held.into_iter().map(|id| id.0).collect();
         }
-        self.visible = visible;
     }
 
     async fn send_initial_chats(&mut self) -> bool {
@@ -210,9 +199,8 @@ impl Session {
             return self.error("unavailable", "the chat list cannot be loaded now");
         };
         let total = first.total;
-        let chats = |items: Vec<_>| items.into_iter().map(ChatOut::from).collect::<Vec<_>>();
         let more = first.has_next();
-        let first_chats = chats(first.items);
+        let first_chats = first.items;
         if !more {
             return self.send_waiting(
                 json!({ "type": "initial_chats", "chats": first_chats, "last_event_id": self.last_event_id }),
@@ -229,7 +217,7 @@ impl Session {
             };
             let more = next.has_next();
             if !self
-                .send_waiting(json!({ "type": "initial_chats_chunk", "chats": chats(next.items) }))
+                .send_waiting(json!({ "type": "initial_chats_chunk", "chats": next.items }))
                 .await
             {
                 return false;
@@ -245,7 +233,7 @@ impl Session {
     /// Whether this user may see `event`; keeps the set of visible chats current on assignment changes.
     fn admit(&mut self, event: &StoredEvent) -> bool {
         if let Some(user_id) = event.user_id {
-            if user_id != self.user.id {
+            if user_id != self.user.id.0 {
                 return false;
             }
             if let Some(chat_id) = event.chat_id {
@@ -269,14 +257,14 @@ impl Session {
 
     /// The frame for `event` if this user should get it (and it is new to them).
     fn frame_for(&mut self, event: &StoredEvent) -> Option<Value> {
-        if event.event_id <= self.last_event_id || !self.admit(event) {
+        if event.seq.0 <= self.last_event_id || !self.admit(event) {
             return None;
         }
-        self.last_event_id = event.event_id;
+        self.last_event_id = event.seq.0;
         let mut body = event.payload.clone();
         if let Some(fields) = body.as_object_mut() {
             fields.insert("type".into(), Value::String(event.kind.clone()));
-            fields.insert("event_id".into(), Value::from(event.event_id));
+            fields.insert("event_id".into(), Value::from(event.seq.0));
         }
         Some(body)
     }
@@ -321,7 +309,7 @@ impl Session {
 
     async fn get_chat_messages(&mut self, request: &Value) -> bool {
         let chat_id = match self.chat_id(request) {
-            Ok(chat_id) => chat_id,
+            Ok(chat_id) => ChatId(chat_id),
             Err(open) => return open,
         };
         let limit = request
@@ -338,7 +326,7 @@ impl Session {
         let before = match request.get("before") {
             None | Some(Value::Null) => None,
             Some(value) => match value.as_i64() {
-                Some(id) => match message_repo::find_visible(&store, self.viewer(), id).await {
+                Some(id) => match message_repo::find_visible(&store, self.viewer(), MessageId(id)).await {
                     Ok(Some(anchor)) if anchor.chat_id == chat_id => Some(anchor),
                     _ => return self.error("invalid_field", "before must be a message of this chat"),
                 },
@@ -348,9 +336,7 @@ impl Session {
         let Ok(timeline) = message_repo::timeline(&store, chat_id, before.as_ref(), limit).await else {
             return self.error("unavailable", "messages cannot be loaded now");
         };
-        let Ok(mut messages) = crate::api::messages::shaped(&self.state, timeline.items).await else {
-            return self.error("unavailable", "messages cannot be loaded now");
-        };
+        let mut messages = timeline.items;
         messages.reverse();
         self.send(json!({ "type": "chat_messages", "chat_id": chat_id, "messages": messages, "has_more": timeline.has_more }))
     }
@@ -360,15 +346,11 @@ impl Session {
             Ok(chat_id) => chat_id,
             Err(open) => return open,
         };
-        let Ok(Some(_)) = chat_repo::find_visible(&self.state.store, self.viewer(), chat_id).await else {
-            return self.error("not_found", "Chat not found");
-        };
-        if chat_repo::mark_read(&self.state.store, chat_id).await.is_err() {
-            return self.error("unavailable", "the chat cannot be marked read now");
+        match self.state.inbox.mark_read(&self.user, ChatId(chat_id)).await {
+            Ok(_) => self.send(json!({ "type": "chat_marked_as_read", "chat_id": chat_id })),
+            Err(crm_core::CoreError::NotFound(_)) => self.error("not_found", "Chat not found"),
+            Err(_) => self.error("unavailable", "the chat cannot be marked read now"),
         }
-        let state = self.state.clone();
-        crate::events::chat_updated(&state, chat_id).await;
-        self.send(json!({ "type": "chat_marked_as_read", "chat_id": chat_id }))
     }
 
     async fn resume(&mut self, request: &Value) -> bool {
@@ -376,16 +358,16 @@ impl Session {
             return self.error("invalid_field", "since_event_id (a number) is required");
         };
         let store = self.state.store.clone();
-        let oldest = events::oldest_id(&store).await.ok().flatten();
-        let newest = events::newest_id(&store).await.ok().flatten().unwrap_or(0);
-        let gap_too_old = oldest.is_some_and(|oldest| since + 1 < oldest);
+        let oldest = store.first_seq().await.ok().flatten();
+        let newest = store.last_seq().await.map(|seq| seq.0).unwrap_or(0);
+        let gap_too_old = oldest.is_some_and(|oldest| since + 1 < oldest.0);
         if gap_too_old || since > newest {
             return self.send(json!({ "type": "resync_required", "last_event_id": newest }));
         }
-        let Ok(missed) = events::since(&store, since, MAX_REPLAY).await else {
+        let Ok(missed) = store.read_after(EventSeq(since), MAX_REPLAY).await else {
             return self.error("unavailable", "events cannot be loaded now");
         };
-        if missed.len() as u64 == MAX_REPLAY {
+        if missed.len() == MAX_REPLAY as usize {
             return self.send(json!({ "type": "resync_required", "last_event_id": newest }));
         }
         self.last_event_id = since;
@@ -394,7 +376,7 @@ impl Session {
         for row in missed
             .iter()
             .rev()
-            .filter(|row| row.user_id == Some(self.user.id))
+            .filter(|row| row.user_id == Some(self.user.id.0))
         {
             match (row.kind.as_str(), row.chat_id) {
                 ("chat_added", Some(chat_id)) => {
@@ -406,14 +388,7 @@ impl Session {
                 _ => {}
             }
         }
-        for row in missed {
-            let event = StoredEvent {
-                event_id: row.id,
-                kind: row.kind,
-                chat_id: row.chat_id,
-                user_id: row.user_id,
-                payload: row.payload,
-            };
+        for event in missed {
             if let Some(body) = self.frame_for(&event)
                 && !self.send_waiting(body).await
             {
@@ -425,7 +400,7 @@ impl Session {
     }
 }
 
-async fn session(state: AppState, user: users::Model, socket: WebSocket) {
+async fn session(state: AppState, user: User, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let (out, mut queued) = mpsc::channel::<Message>(state.settings.ws_queue.max(1));
     let (close, mut closing) = oneshot::channel::<CloseFrame>();
@@ -451,10 +426,12 @@ async fn session(state: AppState, user: users::Model, socket: WebSocket) {
             let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
         }
     });
-    // Subscribe before reading the chat list, so nothing published in between is missed.
-    let mut bus = state.bus.subscribe();
-    let admin = Role::parse(&user.role).is_ok_and(|r| r == Role::Admin);
-    let last_event_id = events::newest_id(&state.store).await.ok().flatten().unwrap_or(0);
+    // Subscribe before reading the chat list, so nothing delivered in between is missed: every event after
+    // `last_event_id` arrives through `feed`, and everything up to it is in the list read next.
+    let mut notices = state.relay.notices();
+    let (watermark, mut feed) = state.relay.subscribe();
+    let admin = user.role == Role::Admin;
+    let last_event_id = watermark.0;
     let mut session = Session {
         state,
         user,
@@ -474,21 +451,25 @@ async fn session(state: AppState, user: users::Model, socket: WebSocket) {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => false,
                 Some(Ok(_)) => true,
             },
-            event = bus.recv() => match event {
-                Ok(Event::Published(event)) => session.deliver(&event),
-                Ok(Event::SessionsRevoked { user_id }) if user_id == session.user.id => {
-                    session.close_with(CLOSE_REVOKED, "session revoked");
-                    false
-                }
-                Ok(Event::UserChanged { user_id }) if user_id == session.user.id => {
-                    session.reload_visible().await;
-                    true
-                }
-                Ok(_) => true,
+            event = feed.recv() => match event {
+                Ok(event) => session.deliver(&event),
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     session.close_with(CLOSE_TOO_SLOW, "too slow: reconnect and resume");
                     false
                 }
+                Err(broadcast::error::RecvError::Closed) => false,
+            },
+            notice = notices.recv() => match notice {
+                Ok(Event::SessionsRevoked { user_id }) if user_id == session.user.id.0 => {
+                    session.close_with(CLOSE_REVOKED, "session revoked");
+                    false
+                }
+                Ok(Event::UserChanged { user_id }) if user_id == session.user.id.0 => {
+                    session.reload_visible().await;
+                    true
+                }
+                // Missed notices: a revocation also revoked the token, and visibility follows the log.
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => true,
                 Err(broadcast::error::RecvError::Closed) => false,
             },
         };

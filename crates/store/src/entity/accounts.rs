@@ -1,6 +1,9 @@
 //! `accounts`: connected Telegram bots and personal accounts. Secret columns hold sealed values only.
 
+use crm_core::account::{AccountStatus, AccountType, IntakeMode};
 use sea_orm::entity::prelude::*;
+
+use crate::Db;
 
 /// One Telegram account.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -11,10 +14,10 @@ pub struct Model {
     pub id: i64,
     /// Display name.
     pub name: String,
-    /// `personal` or `bot`.
-    pub account_type: String,
-    /// Life-cycle state (see `crm_core::account::AccountStatus`).
-    pub status: String,
+    /// Personal or bot.
+    pub account_type: Db<AccountType>,
+    /// Life-cycle state.
+    pub status: Db<AccountStatus>,
     /// Phone number of a personal account, `+` and digits.
     pub phone_number: Option<String>,
     /// MTProto application id.
@@ -46,8 +49,8 @@ pub struct Model {
     pub last_error: Option<String>,
     /// Consecutive failures.
     pub error_count: i32,
-    /// How a bot receives updates: `none`, `webhook` or `polling`.
-    pub intake_mode: String,
+    /// How a bot receives updates.
+    pub intake_mode: Db<IntakeMode>,
     /// The URL given to `setWebhook`.
     pub webhook_url: Option<String>,
     /// The existing bot backend every update is forwarded to.

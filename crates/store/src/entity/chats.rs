@@ -1,6 +1,9 @@
 //! `chats`: one conversation per (account, Telegram peer).
 
+use crm_core::chat::ChatType;
 use sea_orm::entity::prelude::*;
+
+use crate::Db;
 
 /// One chat.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -13,8 +16,8 @@ pub struct Model {
     pub account_id: i64,
     /// Telegram id of the peer (user, group or channel); unique per account.
     pub peer_id: i64,
-    /// `private`, `group`, `supergroup` or `channel`.
-    pub chat_type: String,
+    /// Private, group, supergroup or channel.
+    pub chat_type: Db<ChatType>,
     /// Group or channel title.
     pub title: Option<String>,
     /// Peer @username.
@@ -27,8 +30,18 @@ pub struct Model {
     pub unread_count: i32,
     /// Stored messages.
     pub message_count: i32,
-    /// Time of the newest message.
+    /// Telegram date of the newest message.
     pub last_message_at: Option<DateTimeUtc>,
+    /// The newest message.
+    pub last_message_id: Option<i64>,
+    /// The newest message's first characters, for the chat list.
+    pub last_message_preview: Option<String>,
+    /// The newest message was written by us.
+    pub last_message_outgoing: bool,
+    /// The operator holding the chat (kept with `chat_assignments`, which holds the history).
+    pub assigned_user_id: Option<i64>,
+    /// A stored reply waits for its parent to arrive.
+    pub has_orphan_replies: bool,
     /// When an operator last marked it read.
     pub last_read_at: Option<DateTimeUtc>,
     /// The customer blocked the bot.

@@ -1,4 +1,4 @@
-//! `events`: the numbered log of changes pushed to connected users.
+//! `events`: the log of changes pushed to connected users, numbered in commit order.
 
 use sea_orm::entity::prelude::*;
 
@@ -6,9 +6,12 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "events")]
 pub struct Model {
-    /// Primary key: increases with every event.
+    /// Primary key, in insert order (not commit order).
     #[sea_orm(primary_key)]
     pub id: i64,
+    /// Its number in commit order, given by the relay once committed (the `event_id` clients see).
+    #[sea_orm(unique)]
+    pub seq: Option<i64>,
     /// The WebSocket message type, for example `new_message`.
     pub kind: String,
     /// The chat concerned, deciding who may see the event.

@@ -1,6 +1,9 @@
 //! `jobs`: the durable outbox and job queue, claimed with `FOR UPDATE SKIP LOCKED` where the backend has it.
 
+use crm_core::jobs::JobStatus;
 use sea_orm::entity::prelude::*;
+
+use crate::Db;
 
 /// One unit of background work.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -13,8 +16,8 @@ pub struct Model {
     pub kind: String,
     /// Handler input.
     pub payload: Json,
-    /// `pending`, `running`, `done` or `dead`.
-    pub status: String,
+    /// Where the job stands.
+    pub status: Db<JobStatus>,
     /// Attempts made so far.
     pub attempts: i32,
     /// Attempts allowed before it is dead-lettered.
@@ -32,6 +35,8 @@ pub struct Model {
     pub dedupe_key: Option<String>,
     /// A job that needs a personal account's live connection runs only on the instance holding that account.
     pub pinned_account_id: Option<i64>,
+    /// Jobs with the same key run one at a time, oldest first (the sends of one chat).
+    pub order_key: Option<String>,
     /// Creation time.
     pub created_at: DateTimeUtc,
     /// Last change.

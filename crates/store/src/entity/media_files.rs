@@ -1,6 +1,9 @@
 //! `media_files`: files downloaded from Telegram or uploaded by operators, stored under generated names.
 
+use crm_core::media::{MediaOrigin, MediaStatus};
 use sea_orm::entity::prelude::*;
+
+use crate::Db;
 
 /// One stored (or to-be-downloaded) file.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -13,10 +16,10 @@ pub struct Model {
     pub message_id: Option<i64>,
     /// The user who uploaded it.
     pub uploaded_by_user_id: Option<i64>,
-    /// `download` or `upload`.
-    pub origin: String,
-    /// `pending`, `stored`, `too_large` or `failed`.
-    pub status: String,
+    /// Download or upload.
+    pub origin: Db<MediaOrigin>,
+    /// Where the file stands.
+    pub status: Db<MediaStatus>,
     /// Path under the media directory; generated, never from user input.
     pub storage_path: Option<String>,
     /// Original file name, sanitised, for display and downloads.

@@ -1,6 +1,9 @@
 //! `messages`: every message of a chat, both directions.
 
+use crm_core::message::{Direction, MessageStatus, MessageType};
 use sea_orm::entity::prelude::*;
+
+use crate::Db;
 
 /// One message.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -13,10 +16,10 @@ pub struct Model {
     pub chat_id: i64,
     /// Telegram's message id, unique per chat once known (queued replies have none yet).
     pub telegram_message_id: Option<i64>,
-    /// `in` or `out`.
-    pub direction: String,
-    /// Kind of content (see `crm_core::message::MessageType`).
-    pub message_type: String,
+    /// In or out.
+    pub direction: Db<Direction>,
+    /// Kind of content.
+    pub message_type: Db<MessageType>,
     /// Text of a text message.
     pub text: Option<String>,
     /// Caption of a media message.
@@ -33,8 +36,8 @@ pub struct Model {
     pub reply_to_message_id: Option<i64>,
     /// Telegram id of the replied-to message, kept even when the parent is not stored.
     pub reply_to_telegram_id: Option<i64>,
-    /// Delivery state (see `crm_core::message::MessageStatus`).
-    pub status: String,
+    /// Delivery state.
+    pub status: Db<MessageStatus>,
     /// Telegram's date of the message.
     pub telegram_date: DateTimeUtc,
     /// Last edit time.

@@ -5,6 +5,7 @@ pub mod api_tokens;
 pub mod audit_log;
 pub mod chat_assignments;
 pub mod chats;
+pub mod event_sequence;
 pub mod events;
 pub mod jobs;
 pub mod leases;

@@ -1,6 +1,9 @@
 //! `users`: people who log in (admins and operators).
 
+use crm_core::user::Role;
 use sea_orm::entity::prelude::*;
+
+use crate::Db;
 
 /// One user. Deleted users keep their row (history points at them) with `deleted_at` set.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -13,8 +16,8 @@ pub struct Model {
     pub username: String,
     /// Argon2id PHC string.
     pub password_hash: String,
-    /// `admin` or `operator`.
-    pub role: String,
+    /// What the user may do.
+    pub role: Db<Role>,
     /// Inactive users cannot log in and hold no tokens.
     pub is_active: bool,
     /// How many chats the user may hold at once.

@@ -5,6 +5,7 @@ mod m0001_initial;
 mod m0002_bot_intake;
 mod m0003_events;
 mod m0004_personal_accounts;
+mod m0005_spine;
 
 use sea_orm_migration::prelude::*;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_bot_intake::Migration),
             Box::new(m0003_events::Migration),
             Box::new(m0004_personal_accounts::Migration),
+            Box::new(m0005_spine::Migration),
         ]
     }
 }

@@ -36,16 +36,47 @@ pub async fn record(store: &Store, entry: AuditEntry<'_>) -> StoreResult<()> {
         created_at: Set(Utc::now()),
         ..Default::default()
     }
-    .insert(store.db())
+    .insert(store.writes())
     .await?;
     Ok(())
 }
 
 /// The newest `limit` entries, newest first.
-pub async fn newest(store: &Store, limit: u64) -> StoreResult<Vec<audit_log::Model>> {
+/// An entry of the audit log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// Who acted.
+    pub actor_user_id: Option<i64>,
+    /// What they did, for example `account.removed`.
+    pub action: String,
+    /// The kind of object.
+    pub target_type: Option<String>,
+    /// The object.
+    pub target_id: Option<i64>,
+    /// Details.
+    pub details: Value,
+    /// Their address.
+    pub ip: Option<String>,
+    /// When.
+    pub created_at: chrono::DateTime<Utc>,
+}
+
+/// The newest `limit` entries, newest first.
+pub async fn newest(store: &Store, limit: u64) -> StoreResult<Vec<AuditRecord>> {
     Ok(audit_log::Entity::find()
         .order_by_desc(audit_log::Column::Id)
         .limit(limit)
         .all(store.db())
-        .await?)
+        .await?
+        .into_iter()
+        .map(|row| AuditRecord {
+            actor_user_id: row.actor_user_id,
+            action: row.action,
+            target_type: row.target_type,
+            target_id: row.target_id,
+            details: row.details,
+            ip: row.ip,
+            created_at: row.created_at,
+        })
+        .collect())
 }

@@ -5,19 +5,14 @@ use chrono::{Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, Set};
 
+use crm_core::ports::Lease;
+
 use crate::entity::leases;
 use crate::{Store, StoreResult};
 
-/// A held lease.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Held {
-    /// The fencing token of this tenure.
-    pub fencing_token: i64,
-}
-
 /// Takes `name` for `holder` for `ttl` if it is free, expired, or already `holder`'s; `None` if another
 /// instance holds it.
-pub async fn acquire(store: &Store, name: &str, holder: &str, ttl: Duration) -> StoreResult<Option<Held>> {
+pub async fn acquire(store: &Store, name: &str, holder: &str, ttl: Duration) -> StoreResult<Option<Lease>> {
     let now = Utc::now();
     let fresh = leases::ActiveModel {
         name: Set(name.to_owned()),
@@ -28,7 +23,7 @@ pub async fn acquire(store: &Store, name: &str, holder: &str, ttl: Duration) -> 
     };
     leases::Entity::insert(fresh)
         .on_conflict_do_nothing_on([leases::Column::Name])
-        .exec(store.db())
+        .exec(store.writes())
         .await?;
     let taken = leases::Entity::update_many()
         .col_expr(
@@ -44,35 +39,35 @@ pub async fn acquire(store: &Store, name: &str, holder: &str, ttl: Duration) -> 
                 .add(leases::Column::ExpiresAt.lt(now))
                 .add(leases::Column::Holder.eq(holder)),
         )
-        .exec(store.db())
+        .exec(store.writes())
         .await?;
     if taken.rows_affected == 0 {
         return Ok(None);
     }
     let row = leases::Entity::find_by_id(name.to_owned())
-        .one(store.db())
+        .one(store.writes())
         .await?;
-    Ok(row.filter(|r| r.holder == holder).map(|r| Held {
+    Ok(row.filter(|r| r.holder == holder).map(|r| Lease {
         fencing_token: r.fencing_token,
     }))
 }
 
 /// Extends a held lease; false if it was lost (expired and taken, or released).
-pub async fn renew(store: &Store, name: &str, holder: &str, held: Held, ttl: Duration) -> StoreResult<bool> {
+pub async fn renew(store: &Store, name: &str, holder: &str, lease: Lease, ttl: Duration) -> StoreResult<bool> {
     let now = Utc::now();
     let result = leases::Entity::update_many()
         .col_expr(leases::Column::ExpiresAt, Expr::value(now + ttl))
         .col_expr(leases::Column::UpdatedAt, Expr::value(now))
         .filter(leases::Column::Name.eq(name))
         .filter(leases::Column::Holder.eq(holder))
-        .filter(leases::Column::FencingToken.eq(held.fencing_token))
-        .exec(store.db())
+        .filter(leases::Column::FencingToken.eq(lease.fencing_token))
+        .exec(store.writes())
         .await?;
     Ok(result.rows_affected == 1)
 }
 
 /// Gives a held lease up so another instance may take it at once.
-pub async fn release(store: &Store, name: &str, holder: &str, held: Held) -> StoreResult<()> {
+pub async fn release(store: &Store, name: &str, holder: &str, lease: Lease) -> StoreResult<()> {
     leases::Entity::update_many()
         .col_expr(
             leases::Column::ExpiresAt,
@@ -80,8 +75,8 @@ pub async fn release(store: &Store, name: &str, holder: &str, held: Held) -> Sto
         )
         .filter(leases::Column::Name.eq(name))
         .filter(leases::Column::Holder.eq(holder))
-        .filter(leases::Column::FencingToken.eq(held.fencing_token))
-        .exec(store.db())
+        .filter(leases::Column::FencingToken.eq(lease.fencing_token))
+        .exec(store.writes())
         .await?;
     Ok(())
 }

@@ -1,17 +1,14 @@
-//! Repositories: one module per aggregate, each a set of functions over [`crate::Store`].
+//! Repositories: one module per aggregate, each a set of functions over [`crate::Store`] that take and return
+//! the core's records and views. The message path's writes are not here: they are the core's use cases, run
+//! through [`crate::tx::SqlTx`].
 
 pub mod accounts;
-pub mod assignments;
 pub mod audit;
 pub mod chats;
-pub mod events;
-pub mod forwarding;
-pub mod inbox;
 pub mod jobs;
 pub mod leases;
 pub mod media;
 pub mod messages;
-pub mod outbox;
 pub mod personal;
 pub mod stats;
 pub mod tokens;

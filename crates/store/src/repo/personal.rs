@@ -1,19 +1,20 @@
-//! Personal accounts (MTProto): their sealed session (the [`SessionVault`] the gateway uses), the pending
-//! phone login, the admin's intent to run them, status changes with an error reason and retry time, and the
-//! updates only personal accounts see (deletions, read receipts of our messages).
+//! Personal accounts (MTProto): their sealed session (the [`SessionVault`] the gateway uses), the pending phone
+//! login, the admin's intent to run them, and status changes with an error reason and retry time, each written
+//! with its `account_status` event.
 
 use chrono::{DateTime, Utc};
-use crm_core::account::{AccountStatus, AccountType};
-use crm_core::chat::ChatType;
-use crm_core::message::{Direction, MessageStatus};
-use crm_core::personal::{AccountHandle, AppCredentials, BoxFuture, CollectScope, Profile, SessionVault};
+use crm_core::account::{Account, AccountStatus, AccountType, IntakeMode};
+use crm_core::event::DomainEvent;
+use crm_core::ids::AccountId;
+use crm_core::personal::{AccountHandle, AppCredentials, BoxFuture, Profile, SessionVault, connection_lease};
 use crm_core::secrets::Sensitive;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, Set, UpdateMany};
 
-use crate::entity::{accounts, chats, messages};
-use crate::repo::accounts::purpose;
-use crate::{Store, StoreResult};
+use crate::entity::accounts;
+use crate::event_log::append;
+use crate::repo::accounts::{announce_in, apply, purpose};
+use crate::{Db, Store, StoreResult};
 
 /// The sealed session column of `accounts`, as grammers-independent bytes.
 #[derive(Clone)]
@@ -29,9 +30,9 @@ impl StoredSessions {
 }
 
 impl SessionVault for StoredSessions {
-    fn load(&self, account_id: i64) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
+    fn load(&self, account_id: AccountId) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
         Box::pin(async move {
-            let account = accounts::Entity::find_by_id(account_id)
+            let account = accounts::Entity::find_by_id(account_id.0)
                 .one(self.store.db())
                 .await
                 .map_err(|e| e.to_string())?;
@@ -46,7 +47,7 @@ impl SessionVault for StoredSessions {
         })
     }
 
-    fn save(&self, account_id: i64, session: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
+    fn save(&self, account_id: AccountId, session: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             let sealed = self.store.secrets().seal(purpose::SESSION, &session);
             set_session(&self.store, account_id, Some(sealed))
@@ -55,7 +56,7 @@ impl SessionVault for StoredSessions {
         })
     }
 
-    fn clear(&self, account_id: i64) -> BoxFuture<'_, Result<(), String>> {
+    fn clear(&self, account_id: AccountId) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             set_session(&self.store, account_id, None)
                 .await
@@ -64,68 +65,56 @@ impl SessionVault for StoredSessions {
     }
 }
 
-async fn set_session(store: &Store, account_id: i64, sealed: Option<String>) -> StoreResult<()> {
+async fn set_session(store: &Store, account_id: AccountId, sealed: Option<String>) -> StoreResult<()> {
     accounts::Entity::update_many()
         .col_expr(accounts::Column::SessionSealed, Expr::value(sealed))
         .col_expr(accounts::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(accounts::Column::Id.eq(account_id))
-        .exec(store.db())
+        .filter(accounts::Column::Id.eq(account_id.0))
+        .exec(store.writes())
         .await?;
     Ok(())
-}
-
-/// Whether an account has a stored session.
-pub fn has_session(account: &accounts::Model) -> bool {
-    account.session_sealed.is_some()
 }
 
 /// Records a phone login in progress: the sealed `phone_code_hash`, how the code was delivered; status
 /// `authenticating`.
 pub async fn begin_phone_login(
     store: &Store,
-    account_id: i64,
+    account_id: AccountId,
     phone_code_hash: &Sensitive,
     code_type: &str,
 ) -> StoreResult<()> {
     let sealed = store
         .secrets()
         .seal_str(purpose::PENDING_CODE_HASH, &phone_code_hash.0);
-    accounts::Entity::update_many()
+    let update = accounts::Entity::update_many()
         .col_expr(accounts::Column::PendingCodeHashSealed, Expr::value(sealed))
         .col_expr(accounts::Column::PendingCodeType, Expr::value(code_type))
         .col_expr(
             accounts::Column::Status,
-            Expr::value(AccountStatus::Authenticating.as_str()),
+            Expr::value(Db(AccountStatus::Authenticating)),
         )
         .col_expr(accounts::Column::LastError, Expr::value(Option::<String>::None))
-        .col_expr(accounts::Column::ErrorCode, Expr::value(Option::<String>::None))
-        .col_expr(accounts::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(accounts::Column::Id.eq(account_id))
-        .exec(store.db())
-        .await?;
+        .col_expr(accounts::Column::ErrorCode, Expr::value(Option::<String>::None));
+    apply(store, account_id, update).await?;
     Ok(())
 }
 
 /// The pending `phone_code_hash` of an account, opened.
-pub fn pending_code_hash(store: &Store, account: &accounts::Model) -> StoreResult<Option<Sensitive>> {
-    account
-        .pending_code_hash_sealed
-        .as_deref()
+pub async fn pending_code_hash(store: &Store, account_id: AccountId) -> StoreResult<Option<Sensitive>> {
+    let row = accounts::Entity::find_by_id(account_id.0).one(store.db()).await?;
+    row.and_then(|row| row.pending_code_hash_sealed)
         .map(|sealed| {
             store
                 .secrets()
-                .open_str(purpose::PENDING_CODE_HASH, sealed)
+                .open_str(purpose::PENDING_CODE_HASH, &sealed)
                 .map(Sensitive)
         })
         .transpose()
         .map_err(Into::into)
 }
 
-/// Sets the status (and clears the error) without touching anything else.
-pub async fn set_status(store: &Store, account_id: i64, status: AccountStatus) -> StoreResult<()> {
-    let mut update = accounts::Entity::update_many()
-        .col_expr(accounts::Column::Status, Expr::value(status.as_str()))
-        .col_expr(accounts::Column::UpdatedAt, Expr::value(Utc::now()));
+fn with_status(update: UpdateMany<accounts::Entity>, status: AccountStatus) -> UpdateMany<accounts::Entity> {
+    let mut update = update.col_expr(accounts::Column::Status, Expr::value(Db(status)));
     if status != AccountStatus::Error {
         update = update
             .col_expr(accounts::Column::ErrorCode, Expr::value(Option::<String>::None))
@@ -141,17 +130,19 @@ pub async fn set_status(store: &Store, account_id: i64, status: AccountStatus) -
             .col_expr(accounts::Column::LastActivity, Expr::value(Utc::now()));
     }
     update
-        .filter(accounts::Column::Id.eq(account_id))
-        .exec(store.db())
-        .await?;
+}
+
+/// Sets the status (and clears the error) without touching anything else.
+pub async fn set_status(store: &Store, account_id: AccountId, status: AccountStatus) -> StoreResult<()> {
+    apply(store, account_id, with_status(accounts::Entity::update_many(), status)).await?;
     Ok(())
 }
 
 /// Sets the profile columns of an account update.
 fn with_profile(
-    update: sea_orm::UpdateMany<accounts::Entity>,
+    update: UpdateMany<accounts::Entity>,
     profile: &Profile,
-) -> sea_orm::UpdateMany<accounts::Entity> {
+) -> UpdateMany<accounts::Entity> {
     update
         .col_expr(
             accounts::Column::TelegramUserId,
@@ -167,8 +158,8 @@ fn with_profile(
 
 /// A finished login: the profile, no pending login, enabled (the supervisor connects it at once), `inactive`
 /// until it is connected.
-pub async fn complete_login(store: &Store, account_id: i64, profile: &Profile) -> StoreResult<()> {
-    with_profile(accounts::Entity::update_many(), profile)
+pub async fn complete_login(store: &Store, account_id: AccountId, profile: &Profile) -> StoreResult<()> {
+    let update = with_profile(accounts::Entity::update_many(), profile)
         .col_expr(
             accounts::Column::PendingCodeHashSealed,
             Expr::value(Option::<String>::None),
@@ -177,10 +168,7 @@ pub async fn complete_login(store: &Store, account_id: i64, profile: &Profile) -
             accounts::Column::PendingCodeType,
             Expr::value(Option::<String>::None),
         )
-        .col_expr(
-            accounts::Column::Status,
-            Expr::value(AccountStatus::Inactive.as_str()),
-        )
+        .col_expr(accounts::Column::Status, Expr::value(Db(AccountStatus::Inactive)))
         .col_expr(accounts::Column::Enabled, Expr::value(true))
         .col_expr(accounts::Column::LastError, Expr::value(Option::<String>::None))
         .col_expr(accounts::Column::ErrorCode, Expr::value(Option::<String>::None))
@@ -188,11 +176,8 @@ pub async fn complete_login(store: &Store, account_id: i64, profile: &Profile) -
         .col_expr(
             accounts::Column::RetryAt,
             Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(accounts::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(accounts::Column::Id.eq(account_id))
-        .exec(store.db())
-        .await?;
+        );
+    apply(store, account_id, update).await?;
     Ok(())
 }
 
@@ -200,199 +185,90 @@ pub async fn complete_login(store: &Store, account_id: i64, profile: &Profile) -
 /// only a person can fix it).
 pub async fn record_failure(
     store: &Store,
-    account_id: i64,
+    account_id: AccountId,
     code: &str,
     message: &str,
     retry_at: Option<DateTime<Utc>>,
 ) -> StoreResult<()> {
-    accounts::Entity::update_many()
-        .col_expr(
-            accounts::Column::Status,
-            Expr::value(AccountStatus::Error.as_str()),
-        )
+    let update = accounts::Entity::update_many()
+        .col_expr(accounts::Column::Status, Expr::value(Db(AccountStatus::Error)))
         .col_expr(accounts::Column::ErrorCode, Expr::value(code))
         .col_expr(accounts::Column::LastError, Expr::value(message))
         .col_expr(
             accounts::Column::ErrorCount,
             Expr::col(accounts::Column::ErrorCount).add(1),
         )
-        .col_expr(accounts::Column::RetryAt, Expr::value(retry_at))
-        .col_expr(accounts::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(accounts::Column::Id.eq(account_id))
-        .exec(store.db())
-        .await?;
+        .col_expr(accounts::Column::RetryAt, Expr::value(retry_at));
+    apply(store, account_id, update).await?;
     Ok(())
 }
 
 /// Sets the admin's intent: `true` to run the account (start), `false` to stop it (status `stopped`).
-pub async fn set_enabled(store: &Store, account_id: i64, enabled: bool) -> StoreResult<()> {
+pub async fn set_enabled(store: &Store, account_id: AccountId, enabled: bool) -> StoreResult<()> {
     let mut update = accounts::Entity::update_many()
         .col_expr(accounts::Column::Enabled, Expr::value(enabled))
         .col_expr(
             accounts::Column::RetryAt,
             Expr::value(Option::<DateTime<Utc>>::None),
         )
-        .col_expr(accounts::Column::UpdatedAt, Expr::value(Utc::now()));
+        .filter(accounts::Column::AccountType.eq(Db(AccountType::Personal)));
     if !enabled {
-        update = update.col_expr(
-            accounts::Column::Status,
-            Expr::value(AccountStatus::Stopped.as_str()),
-        );
+        update = update.col_expr(accounts::Column::Status, Expr::value(Db(AccountStatus::Stopped)));
     }
-    update
-        .filter(accounts::Column::Id.eq(account_id))
-        .filter(accounts::Column::AccountType.eq(AccountType::Personal.as_str()))
-        .exec(store.db())
-        .await?;
+    apply(store, account_id, update).await?;
     Ok(())
 }
 
 /// Statuses during which a personal account is not connected: a login owns its session.
-const LOGIN_STATUSES: [&str; 2] = [
-    AccountStatus::Authenticating.as_str(),
-    AccountStatus::PasswordRequired.as_str(),
-];
-
-/// Whether a connected personal account should stay connected: enabled, with a session, not in the middle of a
-/// login (the filter of [`accounts_to_connect`], minus the error retry time, which a live connection is past).
-pub fn stays_connected(account: &accounts::Model) -> bool {
-    account.enabled && has_session(account) && !logging_in(account)
-}
-
-/// Whether a login (code, password or QR) is in progress on the account.
-pub fn logging_in(account: &accounts::Model) -> bool {
-    LOGIN_STATUSES.contains(&account.status.as_str())
-}
+const LOGIN_STATUSES: [AccountStatus; 2] = [AccountStatus::Authenticating, AccountStatus::PasswordRequired];
 
 /// Personal accounts the supervisor should connect now: enabled, with a session, not in the middle of a login,
 /// and not waiting out an error.
-pub async fn accounts_to_connect(store: &Store) -> StoreResult<Vec<accounts::Model>> {
+pub async fn accounts_to_connect(store: &Store) -> StoreResult<Vec<Account>> {
     let now = Utc::now();
     Ok(accounts::Entity::find()
-        .filter(accounts::Column::AccountType.eq(AccountType::Personal.as_str()))
+        .filter(accounts::Column::AccountType.eq(Db(AccountType::Personal)))
         .filter(accounts::Column::Enabled.eq(true))
         .filter(accounts::Column::SessionSealed.is_not_null())
-        .filter(accounts::Column::Status.is_not_in(LOGIN_STATUSES))
+        .filter(accounts::Column::Status.is_not_in(LOGIN_STATUSES.map(Db)))
         .filter(
             Condition::any()
-                .add(accounts::Column::Status.ne(AccountStatus::Error.as_str()))
+                .add(accounts::Column::Status.ne(Db(AccountStatus::Error)))
                 .add(accounts::Column::RetryAt.lte(now)),
         )
         .all(store.db())
-        .await?)
+        .await?
+        .into_iter()
+        .map(Account::from)
+        .collect())
 }
 
-/// Every personal account id.
-pub async fn all_personal(store: &Store) -> StoreResult<Vec<accounts::Model>> {
+/// Every personal account (removed ones too).
+pub async fn all_personal(store: &Store) -> StoreResult<Vec<Account>> {
     Ok(accounts::Entity::find()
-        .filter(accounts::Column::AccountType.eq(AccountType::Personal.as_str()))
+        .filter(accounts::Column::AccountType.eq(Db(AccountType::Personal)))
         .all(store.db())
-        .await?)
+        .await?
+        .into_iter()
+        .map(Account::from)
+        .collect())
 }
 
 /// Records that recent history was imported.
-pub async fn mark_history_imported(store: &Store, account_id: i64) -> StoreResult<()> {
-    accounts::Entity::update_many()
-        .col_expr(accounts::Column::HistoryImportedAt, Expr::value(Utc::now()))
-        .filter(accounts::Column::Id.eq(account_id))
-        .exec(store.db())
-        .await?;
+pub async fn mark_history_imported(store: &Store, account_id: AccountId) -> StoreResult<()> {
+    let update = accounts::Entity::update_many()
+        .col_expr(accounts::Column::HistoryImportedAt, Expr::value(Utc::now()));
+    apply(store, account_id, update).await?;
     Ok(())
-}
-
-/// Messages changed by a deletion or a read receipt: `(message id, chat id)` pairs.
-pub type Touched = Vec<(i64, i64)>;
-
-async fn chat_ids(store: &Store, account_id: i64, peer_id: Option<i64>) -> StoreResult<Vec<i64>> {
-    let mut query = chats::Entity::find()
-        .select_only()
-        .column(chats::Column::Id)
-        .filter(chats::Column::AccountId.eq(account_id));
-    query = match peer_id {
-        Some(peer_id) => query.filter(chats::Column::PeerId.eq(peer_id)),
-        // Telegram names no chat for deletions in private chats and basic groups: their message ids are
-        // unique across the account's chats of those kinds.
-        None => query
-            .filter(chats::Column::ChatType.is_in([ChatType::Private.as_str(), ChatType::Group.as_str()])),
-    };
-    Ok(query.into_tuple().all(store.db()).await?)
-}
-
-/// Marks messages deleted in Telegram as deleted (kept, visible to operators as deleted).
-pub async fn mark_deleted(
-    store: &Store,
-    account_id: i64,
-    peer_id: Option<i64>,
-    telegram_message_ids: &[i64],
-) -> StoreResult<Touched> {
-    let chats = chat_ids(store, account_id, peer_id).await?;
-    if chats.is_empty() || telegram_message_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let condition = Condition::all()
-        .add(messages::Column::ChatId.is_in(chats))
-        .add(messages::Column::TelegramMessageId.is_in(telegram_message_ids.iter().copied()))
-        .add(messages::Column::IsDeleted.eq(false));
-    let touched: Touched = messages::Entity::find()
-        .select_only()
-        .column(messages::Column::Id)
-        .column(messages::Column::ChatId)
-        .filter(condition.clone())
-        .into_tuple()
-        .all(store.db())
-        .await?;
-    messages::Entity::update_many()
-        .col_expr(messages::Column::IsDeleted, Expr::value(true))
-        .col_expr(messages::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(condition)
-        .exec(store.db())
-        .await?;
-    Ok(touched)
-}
-
-/// Marks our outgoing messages in the chat read up to `max_id` (status `read`).
-pub async fn mark_read_outbox(
-    store: &Store,
-    account_id: i64,
-    peer_id: i64,
-    max_id: i64,
-) -> StoreResult<Touched> {
-    let chats = chat_ids(store, account_id, Some(peer_id)).await?;
-    if chats.is_empty() {
-        return Ok(Vec::new());
-    }
-    let condition = Condition::all()
-        .add(messages::Column::ChatId.is_in(chats))
-        .add(messages::Column::Direction.eq(Direction::Outbound.as_str()))
-        .add(messages::Column::Status.eq(MessageStatus::Sent.as_str()))
-        .add(messages::Column::TelegramMessageId.lte(max_id));
-    let touched: Touched = messages::Entity::find()
-        .select_only()
-        .column(messages::Column::Id)
-        .column(messages::Column::ChatId)
-        .filter(condition.clone())
-        .into_tuple()
-        .all(store.db())
-        .await?;
-    messages::Entity::update_many()
-        .col_expr(
-            messages::Column::Status,
-            Expr::value(MessageStatus::Read.as_str()),
-        )
-        .col_expr(messages::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(condition)
-        .exec(store.db())
-        .await?;
-    Ok(touched)
 }
 
 /// What a gateway needs to reach Telegram for `account`: `None` for a bot, or a personal account without its
 /// phone or application credentials.
-pub fn handle(store: &Store, account: &accounts::Model) -> StoreResult<Option<AccountHandle>> {
-    if account.account_type != AccountType::Personal.as_str() {
+pub async fn handle(store: &Store, account: &Account) -> StoreResult<Option<AccountHandle>> {
+    if account.kind != AccountType::Personal {
         return Ok(None);
     }
-    let secrets = crate::repo::accounts::open_secrets(store, account)?;
+    let secrets = crate::repo::accounts::secrets(store, account.id).await?;
     let (Some(phone_number), Some(api_id), Some(api_hash)) =
         (account.phone_number.clone(), account.api_id, secrets.api_hash)
     else {
@@ -408,30 +284,24 @@ pub fn handle(store: &Store, account: &accounts::Model) -> StoreResult<Option<Ac
     }))
 }
 
-/// What the account collects.
-pub fn scope(account: &accounts::Model) -> CollectScope {
-    CollectScope {
-        include_groups: account.include_groups,
-        include_channels: account.include_channels,
-    }
-}
-
 /// A connection came up: status `active`, no error, the profile as Telegram reports it now.
-pub async fn complete_connect(store: &Store, account_id: i64, profile: &Profile) -> StoreResult<()> {
-    with_profile(accounts::Entity::update_many(), profile)
-        .filter(accounts::Column::Id.eq(account_id))
-        .exec(store.db())
-        .await?;
-    set_status(store, account_id, AccountStatus::Active).await
+pub async fn complete_connect(store: &Store, account_id: AccountId, profile: &Profile) -> StoreResult<()> {
+    let update = with_status(
+        with_profile(accounts::Entity::update_many(), profile),
+        AccountStatus::Active,
+    );
+    apply(store, account_id, update).await?;
+    Ok(())
 }
 
 /// The personal account with this phone number, removed ones included (a new login revives it with its chats).
-pub async fn find_by_phone(store: &Store, phone_number: &str) -> StoreResult<Option<accounts::Model>> {
+pub async fn find_by_phone(store: &Store, phone_number: &str) -> StoreResult<Option<Account>> {
     Ok(accounts::Entity::find()
-        .filter(accounts::Column::AccountType.eq(AccountType::Personal.as_str()))
+        .filter(accounts::Column::AccountType.eq(Db(AccountType::Personal)))
         .filter(accounts::Column::PhoneNumber.eq(phone_number))
         .one(store.db())
-        .await?)
+        .await?
+        .map(Account::from))
 }
 
 /// A personal account about to log in.
@@ -453,30 +323,33 @@ pub struct NewPersonal {
 
 /// Creates the account of `new`, or (same phone) updates its name and credentials and revives it if it was
 /// removed. The session is left as it is: the login replaces it.
-pub async fn upsert(store: &Store, new: NewPersonal) -> StoreResult<accounts::Model> {
-    use sea_orm::{ActiveModelTrait, Set};
+pub async fn upsert(store: &Store, new: NewPersonal) -> StoreResult<Account> {
     let sealed_hash = store.secrets().seal_str(purpose::API_HASH, &new.api_hash.0);
     let now = Utc::now();
     if let Some(existing) = find_by_phone(store, &new.phone_number).await? {
-        let mut model: accounts::ActiveModel = existing.into();
-        model.name = Set(new.name);
-        model.api_id = Set(Some(i64::from(new.api_id)));
-        model.api_hash_sealed = Set(Some(sealed_hash));
-        model.include_groups = Set(new.include_groups);
-        model.include_channels = Set(new.include_channels);
-        model.removed_at = Set(None);
-        model.updated_at = Set(now);
-        return Ok(model.update(store.db()).await?);
+        let update = accounts::Entity::update_many()
+            .col_expr(accounts::Column::Name, Expr::value(new.name))
+            .col_expr(accounts::Column::ApiId, Expr::value(i64::from(new.api_id)))
+            .col_expr(accounts::Column::ApiHashSealed, Expr::value(sealed_hash))
+            .col_expr(accounts::Column::IncludeGroups, Expr::value(new.include_groups))
+            .col_expr(accounts::Column::IncludeChannels, Expr::value(new.include_channels))
+            .col_expr(
+                accounts::Column::RemovedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            );
+        return apply(store, existing.id, update).await?.ok_or_else(|| {
+            crate::StoreError::Database(sea_orm::DbErr::RecordNotFound("personal account".into()))
+        });
     }
     let model = accounts::ActiveModel {
         name: Set(new.name),
-        account_type: Set(AccountType::Personal.as_str().to_owned()),
-        status: Set(AccountStatus::Inactive.as_str().to_owned()),
+        account_type: Set(Db(AccountType::Personal)),
+        status: Set(Db(AccountStatus::Inactive)),
         phone_number: Set(Some(new.phone_number)),
         api_id: Set(Some(i64::from(new.api_id))),
         api_hash_sealed: Set(Some(sealed_hash)),
         error_count: Set(0),
-        intake_mode: Set("none".to_owned()),
+        intake_mode: Set(Db(IntakeMode::None)),
         include_groups: Set(new.include_groups),
         include_channels: Set(new.include_channels),
         mark_read_in_telegram: Set(true),
@@ -485,48 +358,52 @@ pub async fn upsert(store: &Store, new: NewPersonal) -> StoreResult<accounts::Mo
         updated_at: Set(now),
         ..Default::default()
     };
-    Ok(model.insert(store.db()).await?)
+    let txn = store.begin_write().await?;
+    let row = model.insert(&txn).await?;
+    let account = announce_in(&txn, store, row.id).await?;
+    txn.commit().await?;
+    store.signals().events.notify_one();
+    account.ok_or_else(|| crate::StoreError::Database(sea_orm::DbErr::RecordNotFound("personal account".into())))
 }
 
-/// Removes a personal account but keeps its chats: secrets and pending login wiped, stopped, hidden.
-pub async fn remove_keeping_chats(store: &Store, account_id: i64) -> StoreResult<()> {
+/// Removes a personal account but keeps its chats: secrets and pending login wiped, stopped, hidden; admins are
+/// told it was removed.
+pub async fn remove_keeping_chats(store: &Store, account_id: AccountId) -> StoreResult<()> {
     let none = Option::<String>::None;
+    let txn = store.begin_write().await?;
     accounts::Entity::update_many()
         .col_expr(accounts::Column::SessionSealed, Expr::value(none.clone()))
         .col_expr(accounts::Column::ApiHashSealed, Expr::value(none.clone()))
         .col_expr(accounts::Column::PendingCodeHashSealed, Expr::value(none.clone()))
         .col_expr(accounts::Column::PendingCodeType, Expr::value(none))
         .col_expr(accounts::Column::Enabled, Expr::value(false))
-        .col_expr(
-            accounts::Column::Status,
-            Expr::value(AccountStatus::Stopped.as_str()),
-        )
+        .col_expr(accounts::Column::Status, Expr::value(Db(AccountStatus::Stopped)))
         .col_expr(accounts::Column::RemovedAt, Expr::value(Utc::now()))
         .col_expr(accounts::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(accounts::Column::Id.eq(account_id))
-        .exec(store.db())
+        .filter(accounts::Column::Id.eq(account_id.0))
+        .exec(&txn)
         .await?;
+    append(&txn, &[DomainEvent::AccountRemoved { account_id }]).await?;
+    txn.commit().await?;
+    store.signals().events.notify_one();
     Ok(())
 }
 
-/// Deletes an account with its chats, messages and files' records.
-pub async fn purge(store: &Store, account_id: i64) -> StoreResult<()> {
-    accounts::Entity::delete_by_id(account_id)
-        .exec(store.db())
-        .await?;
+/// Deletes an account with its chats, messages and files' records; admins are told it was removed.
+pub async fn purge(store: &Store, account_id: AccountId) -> StoreResult<()> {
+    let txn = store.begin_write().await?;
+    accounts::Entity::delete_by_id(account_id.0).exec(&txn).await?;
+    append(&txn, &[DomainEvent::AccountRemoved { account_id }]).await?;
+    txn.commit().await?;
+    store.signals().events.notify_one();
     Ok(())
-}
-
-/// The name of the lease held by the instance connected to personal account `account_id`.
-pub fn connection_lease(account_id: i64) -> String {
-    format!("personal:{account_id}")
 }
 
 /// An admin's start: the account is enabled and, if it was stopped or failed, marked `inactive` so the
 /// supervisor connects it at once (without waiting for an error's retry time).
-pub async fn start(store: &Store, account: &accounts::Model) -> StoreResult<()> {
+pub async fn start(store: &Store, account: &Account) -> StoreResult<()> {
     set_enabled(store, account.id, true).await?;
-    if [AccountStatus::Error.as_str(), AccountStatus::Stopped.as_str()].contains(&account.status.as_str()) {
+    if matches!(account.status, AccountStatus::Error | AccountStatus::Stopped) {
         set_status(store, account.id, AccountStatus::Inactive).await?;
     }
     Ok(())
@@ -536,7 +413,7 @@ pub async fn start(store: &Store, account: &accounts::Model) -> StoreResult<()> 
 /// for at most `patience`. Returns the holder still connected when the patience ran out, if any.
 pub async fn wait_until_disconnected(
     store: &Store,
-    account_id: i64,
+    account_id: AccountId,
     patience: std::time::Duration,
 ) -> StoreResult<Option<String>> {
     let lease = connection_lease(account_id);

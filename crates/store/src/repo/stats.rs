@@ -2,11 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use crm_core::jobs::JobStatus;
 use crm_core::message::{Direction, MessageStatus};
 use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QuerySelect};
 
 use crate::entity::{accounts, chats, jobs, messages};
-use crate::{Store, StoreResult};
+use crate::{Db, Store, StoreResult};
 
 /// What the system holds right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,12 +51,12 @@ pub async fn system_counts(store: &Store) -> StoreResult<SystemCounts> {
         chats: chats::Entity::find().count(db).await?,
         messages: messages::Entity::find().count(db).await?,
         failed_messages: messages::Entity::find()
-            .filter(messages::Column::Status.eq(MessageStatus::Failed.as_str()))
-            .filter(messages::Column::Direction.eq(Direction::Outbound.as_str()))
+            .filter(messages::Column::Status.eq(Db(MessageStatus::Failed)))
+            .filter(messages::Column::Direction.eq(Db(Direction::Outbound)))
             .count(db)
             .await?,
         queue_depth: jobs::Entity::find()
-            .filter(jobs::Column::Status.is_in([crate::repo::jobs::PENDING, crate::repo::jobs::RUNNING]))
+            .filter(jobs::Column::Status.is_in([Db(JobStatus::Pending), Db(JobStatus::Running)]))
             .count(db)
             .await?,
     })

@@ -1,16 +1,19 @@
 //! Users: create, find, list, change and remove admins and operators.
 
 use chrono::Utc;
-use crm_core::user::Role;
+use crm_core::account::Account;
+use crm_core::chat::Chat;
+use crm_core::event::DomainEvent;
+use crm_core::ids::{AccountId, UserId};
+use crm_core::user::{Role, User};
+use crm_core::views::{AccountBrief, ChatView};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
-use crate::entity::{chat_assignments, users};
+use crate::entity::{accounts, chat_assignments, chats, users};
+use crate::event_log::append;
 use crate::page::Page;
-use crate::{Store, StoreError, StoreResult};
+use crate::{Db, Store, StoreResult};
 
 /// Fields of a new user. The password is already hashed.
 #[derive(Debug, Clone)]
@@ -49,12 +52,12 @@ pub struct UserChange {
 }
 
 /// Stores a new user; a taken username is `StoreError::Duplicate`.
-pub async fn create(store: &Store, user: NewUser) -> StoreResult<users::Model> {
+pub async fn create(store: &Store, user: NewUser) -> StoreResult<User> {
     let now = Utc::now();
     let model = users::ActiveModel {
         username: Set(user.username),
         password_hash: Set(user.password_hash),
-        role: Set(user.role.as_str().to_owned()),
+        role: Set(Db(user.role)),
         is_active: Set(user.is_active),
         max_chats: Set(user.max_chats),
         display_name: Set(user.display_name),
@@ -63,24 +66,26 @@ pub async fn create(store: &Store, user: NewUser) -> StoreResult<users::Model> {
         updated_at: Set(now),
         ..Default::default()
     };
-    Ok(model.insert(store.db()).await?)
+    Ok(User::from(model.insert(store.writes()).await?))
 }
 
 /// A user that has not been removed.
-pub async fn find(store: &Store, id: i64) -> StoreResult<Option<users::Model>> {
-    Ok(users::Entity::find_by_id(id)
+pub async fn find(store: &Store, id: UserId) -> StoreResult<Option<User>> {
+    Ok(users::Entity::find_by_id(id.0)
         .filter(users::Column::DeletedAt.is_null())
         .one(store.db())
-        .await?)
+        .await?
+        .map(User::from))
 }
 
 /// A user by login name, if not removed.
-pub async fn find_by_username(store: &Store, username: &str) -> StoreResult<Option<users::Model>> {
+pub async fn find_by_username(store: &Store, username: &str) -> StoreResult<Option<User>> {
     Ok(users::Entity::find()
         .filter(users::Column::Username.eq(username))
         .filter(users::Column::DeletedAt.is_null())
         .one(store.db())
-        .await?)
+        .await?
+        .map(User::from))
 }
 
 /// One page of users (not removed), oldest first, optionally of one role.
@@ -89,18 +94,20 @@ pub async fn list(
     role: Option<Role>,
     page: u64,
     page_size: u64,
-) -> StoreResult<Page<users::Model>> {
+) -> StoreResult<Page<User>> {
     let mut query = users::Entity::find().filter(users::Column::DeletedAt.is_null());
     if let Some(role) = role {
-        query = query.filter(users::Column::Role.eq(role.as_str()));
+        query = query.filter(users::Column::Role.eq(Db(role)));
     }
-    crate::page::fetch(query.order_by_asc(users::Column::Id), store.db(), page, page_size).await
+    Ok(crate::page::fetch(query.order_by_asc(users::Column::Id), store.db(), page, page_size)
+        .await?
+        .map(User::from))
 }
 
 /// How many active admins exist (to refuse removing the last one).
 pub async fn count_active_admins(store: &Store) -> StoreResult<u64> {
     Ok(users::Entity::find()
-        .filter(users::Column::Role.eq(Role::Admin.as_str()))
+        .filter(users::Column::Role.eq(Db(Role::Admin)))
         .filter(users::Column::IsActive.eq(true))
         .filter(users::Column::DeletedAt.is_null())
         .count(store.db())
@@ -108,13 +115,17 @@ pub async fn count_active_admins(store: &Store) -> StoreResult<u64> {
 }
 
 /// Applies `change` to user `id`; returns the updated user, or `None` if there is no such user.
-pub async fn update(store: &Store, id: i64, change: UserChange) -> StoreResult<Option<users::Model>> {
-    let Some(current) = find(store, id).await? else {
+pub async fn update(store: &Store, id: UserId, change: UserChange) -> StoreResult<Option<User>> {
+    let Some(current) = users::Entity::find_by_id(id.0)
+        .filter(users::Column::DeletedAt.is_null())
+        .one(store.db())
+        .await?
+    else {
         return Ok(None);
     };
     let mut model: users::ActiveModel = current.into();
     if let Some(role) = change.role {
-        model.role = Set(role.as_str().to_owned());
+        model.role = Set(Db(role));
     }
     if let Some(is_active) = change.is_active {
         model.is_active = Set(is_active);
@@ -132,24 +143,24 @@ pub async fn update(store: &Store, id: i64, change: UserChange) -> StoreResult<O
         model.password_hash = Set(password_hash);
     }
     model.updated_at = Set(Utc::now());
-    Ok(Some(model.update(store.db()).await?))
+    Ok(Some(User::from(model.update(store.writes()).await?)))
 }
 
 /// Records a successful login.
-pub async fn touch_login(store: &Store, id: i64) -> StoreResult<()> {
+pub async fn touch_login(store: &Store, id: UserId) -> StoreResult<()> {
     users::Entity::update_many()
         .col_expr(users::Column::LastLoginAt, Expr::value(Utc::now()))
-        .filter(users::Column::Id.eq(id))
-        .exec(store.db())
+        .filter(users::Column::Id.eq(id.0))
+        .exec(store.writes())
         .await?;
     Ok(())
 }
 
 /// Removes a user: the row stays for history, marked deleted and inactive, with its username freed
 /// (renamed to `name~deleted~id`); its active chat assignments end. Returns false if there was no such user.
-pub async fn soft_delete(store: &Store, id: i64) -> StoreResult<bool> {
-    let txn = store.db().begin().await?;
-    let Some(current) = users::Entity::find_by_id(id)
+pub async fn soft_delete(store: &Store, id: UserId) -> StoreResult<bool> {
+    let txn = store.begin_write().await?;
+    let Some(current) = users::Entity::find_by_id(id.0)
         .filter(users::Column::DeletedAt.is_null())
         .one(&txn)
         .await?
@@ -165,25 +176,59 @@ pub async fn soft_delete(store: &Store, id: i64) -> StoreResult<bool> {
     model.deleted_at = Set(Some(now));
     model.updated_at = Set(now);
     model.update(&txn).await?;
+    // The chats they held are free again; everyone who sees them is told.
+    let held: Vec<Chat> = chats::Entity::find()
+        .filter(chats::Column::AssignedUserId.eq(id.0))
+        .lock_exclusive()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(Chat::from)
+        .collect();
     chat_assignments::Entity::update_many()
         .col_expr(
             chat_assignments::Column::ActiveChatId,
             Expr::value(Option::<i64>::None),
         )
         .col_expr(chat_assignments::Column::UnassignedAt, Expr::value(now))
-        .filter(chat_assignments::Column::UserId.eq(id))
+        .filter(chat_assignments::Column::UserId.eq(id.0))
         .filter(chat_assignments::Column::ActiveChatId.is_not_null())
         .exec(&txn)
         .await?;
-    txn.commit().await.map_err(StoreError::from)?;
+    chats::Entity::update_many()
+        .col_expr(chats::Column::AssignedUserId, Expr::value(Option::<i64>::None))
+        .filter(chats::Column::AssignedUserId.eq(id.0))
+        .exec(&txn)
+        .await?;
+    let accounts: std::collections::HashMap<AccountId, AccountBrief> = accounts::Entity::find()
+        .filter(accounts::Column::Id.is_in(held.iter().map(|chat| chat.account_id.0)))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let account = Account::from(row);
+            (account.id, AccountBrief::from(&account))
+        })
+        .collect();
+    let events: Vec<DomainEvent> = held
+        .into_iter()
+        .map(|mut chat| {
+            chat.assigned_user_id = None;
+            DomainEvent::ChatUpdated(ChatView::new(&chat, accounts.get(&chat.account_id)))
+        })
+        .collect();
+    append(&txn, &events).await?;
+    txn.commit().await?;
+    if !events.is_empty() {
+        store.signals().events.notify_one();
+    }
     Ok(true)
 }
 
 /// How many chats the user holds now.
-pub async fn active_chat_count(store: &Store, id: i64) -> StoreResult<u64> {
-    Ok(chat_assignments::Entity::find()
-        .filter(chat_assignments::Column::UserId.eq(id))
-        .filter(chat_assignments::Column::ActiveChatId.is_not_null())
+pub async fn active_chat_count(store: &Store, id: UserId) -> StoreResult<u64> {
+    Ok(chats::Entity::find()
+        .filter(chats::Column::AssignedUserId.eq(id.0))
         .count(store.db())
         .await?)
 }

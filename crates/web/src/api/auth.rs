@@ -130,10 +130,10 @@ pub async fn obtain_token(
     audit::record(
         &state.store,
         AuditEntry {
-            actor_user_id: Some(user.id),
+            actor_user_id: Some(user.id.0),
             action: "auth.login",
             target_type: Some("user"),
-            target_id: Some(user.id),
+            target_id: Some(user.id.0),
             details: json!({}),
             ip: Some(address),
         },
@@ -170,7 +170,7 @@ pub async fn logout(
     let revoked = if query.all {
         let count = tokens::revoke_all_for_user(&state.store, caller.user.id).await?;
         state.bus.publish(Event::SessionsRevoked {
-            user_id: caller.user.id,
+            user_id: caller.user.id.0,
         });
         count
     } else {

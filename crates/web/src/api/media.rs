@@ -7,11 +7,12 @@ use axum::extract::{Multipart, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use crm_core::CoreError;
-use crm_core::media::{Category, display_file_name, inline_viewable, sha256_hex, sniff, upload_allowed};
-use crm_store::entity::media_files;
+use crm_core::ids::{MediaFileId, MessageId};
+use crm_core::media::{
+    Category, MediaFile, MediaStatus, display_file_name, inline_viewable, sha256_hex, sniff, upload_allowed,
+};
 use crm_store::files;
-use crm_store::repo::chats::Viewer;
-use crm_store::repo::media::{self as media_repo, NewUpload, PENDING, STORED, StoredFile, TOO_LARGE};
+use crm_store::repo::media::{self as media_repo, NewUpload, StoredFile};
 use crm_store::repo::messages as message_repo;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -21,49 +22,11 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path};
 use crate::state::AppState;
 
-/// A file as messages show it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MediaOut {
-    /// Id (for `/api/media/{id}` and `file_id`).
-    pub id: i64,
-    /// `pending`, `stored`, `too_large` or `failed`.
-    pub status: String,
-    /// MIME type from the bytes (or Telegram's, before download).
-    pub content_type: Option<String>,
-    /// Size in bytes.
-    pub file_size: Option<i64>,
-    /// Original name, made safe.
-    pub file_name: Option<String>,
-    /// Where to fetch it.
-    pub url: String,
-}
-
-impl From<media_files::Model> for MediaOut {
-    fn from(row: media_files::Model) -> Self {
-        Self {
-            url: format!("/api/media/{}/", row.id),
-            id: row.id,
-            status: row.status,
-            content_type: row.content_type,
-            file_size: row.file_size,
-            file_name: row.file_name,
-        }
-    }
-}
-
-fn viewer(caller: &CurrentUser) -> Viewer {
-    if caller.is_admin() {
-        Viewer::Admin
-    } else {
-        Viewer::Operator(caller.user.id)
-    }
-}
-
 /// Whether the caller may fetch `row`: through a message they can see, or as the uploader (or an admin).
-async fn may_read(state: &AppState, caller: &CurrentUser, row: &media_files::Model) -> ApiResult<bool> {
+async fn may_read(state: &AppState, caller: &CurrentUser, row: &MediaFile) -> ApiResult<bool> {
     match row.message_id {
         Some(message_id) => Ok(
-            message_repo::find_visible(&state.store, viewer(caller), message_id)
+            message_repo::find_visible(&state.store, caller.viewer(), message_id)
                 .await?
                 .is_some(),
         ),
@@ -85,16 +48,16 @@ fn category_of(content_type: &str) -> Category {
     }
 }
 
-async fn serve(state: &AppState, row: media_files::Model) -> ApiResult<Response> {
-    match row.status.as_str() {
-        STORED => {}
-        PENDING => {
+async fn serve(state: &AppState, row: MediaFile) -> ApiResult<Response> {
+    match row.status {
+        MediaStatus::Stored => {}
+        MediaStatus::Pending => {
             return Err(unavailable(
                 "media_pending",
                 "The file is still being downloaded; try again shortly.".into(),
             ));
         }
-        TOO_LARGE => {
+        MediaStatus::TooLarge => {
             let size = row
                 .file_size
                 .map_or_else(|| "unknown size".to_owned(), |s| format!("{s} bytes"));
@@ -107,7 +70,7 @@ async fn serve(state: &AppState, row: media_files::Model) -> ApiResult<Response>
                 ),
             ));
         }
-        _ => {
+        MediaStatus::Failed => {
             return Err(unavailable(
                 "media_failed",
                 row.error
@@ -174,7 +137,7 @@ pub async fn file(
     caller: CurrentUser,
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
-    let row = media_repo::find(&state.store, id)
+    let row = media_repo::find(&state.store, MediaFileId(id))
         .await?
         .ok_or_else(|| ApiError::not_found("File"))?;
     if !may_read(&state, &caller, &row).await? {
@@ -193,12 +156,11 @@ pub async fn download_media(
     caller: CurrentUser,
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
-    message_repo::find_visible(&state.store, viewer(&caller), id)
+    message_repo::find_visible(&state.store, caller.viewer(), MessageId(id))
         .await?
         .ok_or_else(|| ApiError::not_found("Message"))?;
-    let row = media_repo::for_messages(&state.store, vec![id])
+    let row = media_repo::of_message(&state.store, MessageId(id))
         .await?
-        .remove(&id)
         .ok_or_else(|| ApiError::Core(CoreError::NotFound("Media not available".into())))?;
     serve(&state, row).await
 }
@@ -294,7 +256,7 @@ pub async fn upload(
     Ok((
         StatusCode::CREATED,
         Json(UploadOut {
-            id: row.id,
+            id: row.id.0,
             file_path: storage_path,
             file_name,
             file_size: size,
@@ -322,33 +284,7 @@ pub async fn fetch(
     caller: CurrentUser,
     Path(id): Path<i64>,
 ) -> ApiResult<(StatusCode, Json<FetchQueued>)> {
-    let row = media_repo::find(&state.store, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("File"))?;
-    if !may_read(&state, &caller, &row).await? {
-        return Err(ApiError::not_found("File"));
-    }
-    let account = match row.message_id {
-        Some(message_id) => message_repo::origin(&state.store, message_id)
-            .await?
-            .map(|origin| origin.account),
-        None => None,
-    };
-    let Some(account) =
-        account.filter(|a| a.account_type == crm_core::account::AccountType::Personal.as_str())
-    else {
-        return Err(ApiError::invalid(
-            "not_fetchable",
-            "Only files received by personal accounts can be fetched on demand.",
-        ));
-    };
-    if !media_repo::fetch_on_demand(&state.store, id, account.id).await? {
-        return Err(unavailable(
-            "media_not_fetchable",
-            "The file is already stored or being downloaded.".into(),
-        ));
-    }
-    state.job_waker.notify_one();
+    state.inbox.fetch_media(&caller.user, MediaFileId(id)).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(FetchQueued {

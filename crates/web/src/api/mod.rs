@@ -6,7 +6,6 @@ pub mod chats;
 pub mod media;
 pub mod messages;
 pub mod operators;
-pub mod personal;
 pub mod system;
 pub mod webhook;
 
@@ -21,6 +20,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use self::accounts::{bots, personal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -47,8 +47,8 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/health/", get(system::health))
         .route("/api/system/status/", get(system::status))
-        .route("/api/system/control/", post(personal::control))
-        .route("/api/sync/", post(personal::sync))
+        .route("/api/system/control/", post(system::control))
+        .route("/api/sync/", post(system::sync))
         .route("/api/api-token-auth/", post(auth::obtain_token))
         .route("/api/auth/logout/", post(auth::logout))
         .route("/api/auth/me/", get(auth::me))
@@ -61,23 +61,20 @@ pub fn router(state: AppState) -> Router {
                 .delete(operators::remove),
         )
         .route("/api/accounts/", get(accounts::list).post(accounts::create))
-        .route("/api/accounts/authenticate/", post(personal::authenticate))
+        .route("/api/accounts/authenticate/", post(personal::login::authenticate))
         .route(
             "/api/accounts/{id}/",
             get(accounts::retrieve)
                 .patch(accounts::update)
-                .delete(personal::remove),
+                .delete(personal::lifecycle::remove),
         )
-        .route("/api/accounts/{id}/resend_code/", post(personal::resend_code))
-        .route("/api/accounts/{id}/verify_otp/", post(personal::verify_otp))
-        .route("/api/accounts/{id}/qr_login/", post(personal::qr_login))
+        .route("/api/accounts/{id}/resend_code/", post(personal::login::resend_code))
+        .route("/api/accounts/{id}/verify_otp/", post(personal::login::verify_otp))
+        .route("/api/accounts/{id}/qr_login/", post(personal::qr::qr_login))
         .route("/api/accounts/{id}/restart/", post(accounts::restart))
-        .route("/api/accounts/{id}/set_webhook/", post(accounts::set_webhook))
-        .route(
-            "/api/accounts/{id}/delete_webhook/",
-            post(accounts::delete_webhook),
-        )
-        .route("/api/accounts/{id}/set_polling/", post(accounts::set_polling))
+        .route("/api/accounts/{id}/set_webhook/", post(bots::set_webhook))
+        .route("/api/accounts/{id}/delete_webhook/", post(bots::delete_webhook))
+        .route("/api/accounts/{id}/set_polling/", post(bots::set_polling))
         .route("/api/accounts/{id}/start/", post(accounts::start))
         .route("/api/accounts/{id}/stop/", post(accounts::stop))
         .route("/api/chats/", get(chats::list))

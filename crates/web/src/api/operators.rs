@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use crm_core::CoreError;
 use crm_core::event::Event;
 use crm_core::password::hash_password;
-use crm_core::user::{self, DEFAULT_MAX_CHATS, Role};
-use crm_store::entity::users as user_entity;
+use crm_core::ids::UserId;
+use crm_core::user::{self, DEFAULT_MAX_CHATS, Role, User};
 use crm_store::repo::audit::{self, AuditEntry};
 use crm_store::repo::users::{NewUser, UserChange};
 use crm_store::repo::{tokens, users};
@@ -51,10 +51,10 @@ pub struct UserOut {
 
 impl UserOut {
     /// Shapes a stored user.
-    pub fn from_model(model: user_entity::Model, current_chats: u64) -> Self {
+    pub fn from_model(model: User, current_chats: u64) -> Self {
         Self {
-            id: model.id,
-            role: Role::parse(&model.role).unwrap_or(Role::Operator),
+            id: model.id.0,
+            role: model.role,
             username: model.username,
             display_name: model.display_name,
             is_active: model.is_active,
@@ -131,7 +131,7 @@ fn username_taken() -> ApiError {
     })
 }
 
-async fn shaped(state: &AppState, model: user_entity::Model) -> ApiResult<UserOut> {
+async fn shaped(state: &AppState, model: User) -> ApiResult<UserOut> {
     let current = users::active_chat_count(&state.store, model.id).await?;
     Ok(UserOut::from_model(model, current))
 }
@@ -204,10 +204,10 @@ pub async fn create(
     audit::record(
         &state.store,
         AuditEntry {
-            actor_user_id: Some(admin.user.id),
+            actor_user_id: Some(admin.user.id.0),
             action: "operator.created",
             target_type: Some("user"),
-            target_id: Some(model.id),
+            target_id: Some(model.id.0),
             details: json!({ "username": model.username, "role": model.role }),
             ip: Some(address),
         },
@@ -225,7 +225,7 @@ pub async fn retrieve(
     _admin: Admin,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<UserOut>> {
-    let model = users::find(&state.store, id)
+    let model = users::find(&state.store, UserId(id))
         .await?
         .ok_or_else(|| ApiError::not_found("Operator"))?;
     Ok(Json(shaped(&state, model).await?))
@@ -255,7 +255,7 @@ pub async fn update(
     Path(id): Path<i64>,
     Json(body): Json<UpdateOperator>,
 ) -> ApiResult<Json<UserOut>> {
-    refuse_self_lockout(admin.user.id, id, &body)?;
+    refuse_self_lockout(admin.user.id.0, id, &body)?;
     if let Some(max_chats) = body.max_chats {
         user::validate_max_chats(max_chats)?;
     }
@@ -279,16 +279,16 @@ pub async fn update(
         language: body.language,
         password_hash,
     };
-    let model = users::update(&state.store, id, change)
+    let model = users::update(&state.store, UserId(id), change)
         .await?
         .ok_or_else(|| ApiError::not_found("Operator"))?;
     if password_reset || deactivated {
-        tokens::revoke_all_for_user(&state.store, id).await?;
+        tokens::revoke_all_for_user(&state.store, UserId(id)).await?;
         state.bus.publish(Event::SessionsRevoked { user_id: id });
     }
     state.bus.publish(Event::UserChanged { user_id: id });
     audit::record(&state.store, AuditEntry {
-        actor_user_id: Some(admin.user.id),
+        actor_user_id: Some(admin.user.id.0),
         action: "operator.updated",
         target_type: Some("user"),
         target_id: Some(id),
@@ -310,22 +310,22 @@ pub async fn remove(
     ClientAddr(address): ClientAddr,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    if admin.user.id == id {
+    if admin.user.id.0 == id {
         return Err(ApiError::Core(CoreError::Conflict {
             code: "self_lockout",
             message: "You cannot remove yourself; ask another admin.".into(),
         }));
     }
-    if !users::soft_delete(&state.store, id).await? {
+    if !users::soft_delete(&state.store, UserId(id)).await? {
         return Err(ApiError::not_found("Operator"));
     }
-    tokens::revoke_all_for_user(&state.store, id).await?;
+    tokens::revoke_all_for_user(&state.store, UserId(id)).await?;
     state.bus.publish(Event::SessionsRevoked { user_id: id });
     state.bus.publish(Event::UserChanged { user_id: id });
     audit::record(
         &state.store,
         AuditEntry {
-            actor_user_id: Some(admin.user.id),
+            actor_user_id: Some(admin.user.id.0),
             action: "operator.removed",
             target_type: Some("user"),
             target_id: Some(id),

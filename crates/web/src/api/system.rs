@@ -1,4 +1,6 @@
-//! Health and status: `GET /api/health/` for load balancers and `GET /api/system/status/` for admins.
+//! Health, status and operations: `GET /api/health/` for load balancers, `GET /api/system/status/` for admins,
+//! `POST /api/system/control/` (restart, start or stop every personal account at run time) and `POST /api/sync/`
+//! (connected personal accounts catch up now).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,12 +10,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use crm_store::repo::stats;
+use crm_core::event::AccountAction;
+use crm_store::repo::{personal, stats};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::Admin;
-use crate::error::ApiResult;
+use crate::api::accounts::personal::{common, lifecycle};
+use crate::auth::{Admin, CurrentUser};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// How long the health check waits for the database.
@@ -96,7 +100,7 @@ pub struct SystemStatus {
     pub messages: MessageCounts,
     /// Jobs waiting or running.
     pub queue_depth: u64,
-    /// Webhook updates knowingly ignored by this instance since it started, by kind.
+    /// Updates knowingly ignored by this instance since it started (every intake path), by kind.
     pub ignored_updates: BTreeMap<String, u64>,
     /// Server time.
     pub timestamp: DateTime<Utc>,
@@ -127,7 +131,107 @@ pub async fn status(State(state): State<AppState>, _admin: Admin) -> ApiResult<J
             failed: counts.failed_messages,
         },
         queue_depth: counts.queue_depth,
-        ignored_updates: state.intake.ignored(),
+        ignored_updates: state.inbox.counters().ignored(),
         timestamp: Utc::now(),
     }))
+}
+
+/// What to do with every personal account.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlAction {
+    /// Disconnect and connect again every enabled account.
+    #[default]
+    RestartAll,
+    /// Start every logged-in account.
+    StartAll,
+    /// Stop every account.
+    StopAll,
+}
+
+/// A control request; an empty body means `restart_all`.
+#[derive(Debug, Default, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Control {
+    /// The action (default `restart_all`).
+    #[serde(default)]
+    pub action: ControlAction,
+}
+
+/// The result of a control request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ControlDone {
+    /// `restarted`, `started` or `stopped`.
+    pub status: &'static str,
+    /// Human message.
+    pub message: String,
+    /// Personal accounts concerned.
+    pub accounts: usize,
+}
+
+/// Restarts, starts or stops every personal account at run time (nothing else restarts).
+#[utoipa::path(post, path = "/api/system/control/", tag = "system", request_body = Control, security(("token" = [])),
+    responses((status = 200, body = ControlDone), (status = 400, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody)))]
+pub async fn control(
+    State(state): State<AppState>,
+    _admin: Admin,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<ControlDone>> {
+    let control: Control = if body.iter().all(u8::is_ascii_whitespace) {
+        Control::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|error| ApiError::invalid("invalid_json", format!("Invalid JSON body: {error}")))?
+    };
+    let accounts = personal::all_personal(&state.store).await?;
+    let mut concerned = 0;
+    for account in accounts.iter().filter(|a| a.removed_at.is_none()) {
+        match control.action {
+            ControlAction::StopAll => {
+                lifecycle::stop(&state, account).await?;
+            }
+            ControlAction::StartAll if account.has_session => {
+                lifecycle::start(&state, account).await?;
+            }
+            ControlAction::RestartAll if account.enabled && account.has_session => {
+                lifecycle::restart(&state, account).await?;
+            }
+            ControlAction::StartAll | ControlAction::RestartAll => continue,
+        }
+        concerned += 1;
+    }
+    let (status, verb) = match control.action {
+        ControlAction::RestartAll => ("restarted", "restarted"),
+        ControlAction::StartAll => ("started", "started"),
+        ControlAction::StopAll => ("stopped", "stopped"),
+    };
+    Ok(Json(ControlDone {
+        status,
+        message: format!("{concerned} personal account(s) {verb}"),
+        accounts: concerned,
+    }))
+}
+
+/// When the sync was triggered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SyncTriggered {
+    /// `sync_triggered`.
+    pub status: &'static str,
+    /// Now.
+    pub timestamp: DateTime<Utc>,
+}
+
+/// Asks every connected personal account to catch up on missed updates now (the predecessor's UI calls this
+/// every few seconds; repeated calls within a few seconds are merged).
+#[utoipa::path(post, path = "/api/sync/", tag = "system", security(("token" = [])),
+    responses((status = 200, body = SyncTriggered), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn sync(State(state): State<AppState>, _caller: CurrentUser) -> Json<SyncTriggered> {
+    if state.accounts_runtime.sync_due() {
+        common::command(&state, None, AccountAction::Sync);
+    }
+    Json(SyncTriggered {
+        status: "sync_triggered",
+        timestamp: Utc::now(),
+    })
 }

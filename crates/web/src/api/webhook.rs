@@ -5,13 +5,12 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use crm_core::account::{AccountStatus, AccountType};
-use crm_store::entity::accounts;
+use crm_core::account::{Account, AccountStatus, AccountType};
+use crm_core::ids::AccountId;
+use crm_core::inbox::Arrival;
 use crm_store::repo::accounts as account_repo;
-use crm_store::repo::forwarding::forward_job;
-use crm_store::repo::inbox::{self, Outcome};
+use crm_telegram_bot::map_update;
 use crm_telegram_bot::webhook::{SECRET_HEADER, looks_like_bot_token, secret_matches};
-use crm_telegram_bot::{map_update, update::update_kind};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -41,16 +40,7 @@ fn unauthenticated() -> ApiError {
     ))
 }
 
-fn outcome_name(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Stored => "stored",
-        Outcome::Duplicate => "duplicate",
-        Outcome::Updated => "updated",
-        Outcome::Ignored => "ignored",
-    }
-}
-
-async fn bot_by_token(state: &AppState, token: &str) -> ApiResult<accounts::Model> {
+async fn bot_by_token(state: &AppState, token: &str) -> ApiResult<Account> {
     if !looks_like_bot_token(token) {
         return Err(unauthenticated());
     }
@@ -59,13 +49,8 @@ async fn bot_by_token(state: &AppState, token: &str) -> ApiResult<accounts::Mode
         .ok_or_else(|| ApiError::not_found("Bot account"))
 }
 
-async fn process(
-    state: &AppState,
-    account: accounts::Model,
-    body: &Bytes,
-) -> ApiResult<Json<WebhookResponse>> {
-    let status = AccountStatus::parse(&account.status).unwrap_or(AccountStatus::Error);
-    if matches!(status, AccountStatus::Stopped | AccountStatus::Inactive) {
+async fn process(state: &AppState, account: Account, body: &Bytes) -> ApiResult<Json<WebhookResponse>> {
+    if matches!(account.status, AccountStatus::Stopped | AccountStatus::Inactive) {
         return Err(ApiError::Core(crm_core::CoreError::Forbidden(
             "Bot account is not active.".into(),
         )));
@@ -79,28 +64,15 @@ async fn process(
         ));
     }
     let event = map_update(&update, account.telegram_user_id);
-    let forwards: Vec<_> = account
-        .forward_url
-        .iter()
-        .map(|url| forward_job(account.id, url, &update))
-        .collect();
-    let forwarding = !forwards.is_empty();
-    let received = inbox::receive_with_jobs(&state.store, account.id, &event, forwards).await?;
-    if forwarding {
-        state.job_waker.notify_one();
-    }
-    crate::events::received(state, received).await;
-    if received.outcome == Outcome::Ignored {
-        state.intake.count_ignored(&update_kind(&update));
-    }
-    tracing::debug!(
-        account_id = account.id,
-        outcome = outcome_name(received.outcome),
-        "webhook update"
-    );
+    let arrival = Arrival {
+        account,
+        event,
+        raw_update: Some(update),
+    };
+    let intake = state.inbox.receive(arrival).await?;
     Ok(Json(WebhookResponse {
         status: "processed",
-        outcome: outcome_name(received.outcome),
+        outcome: intake.outcome.as_str(),
     }))
 }
 
@@ -120,15 +92,14 @@ pub async fn by_path(
 ) -> ApiResult<Json<WebhookResponse>> {
     let account = match account.parse::<i64>() {
         Ok(id) => {
-            let found = account_repo::find(&state.store, id)
+            let (found, secrets) = account_repo::find_with_secrets(&state.store, AccountId(id))
                 .await?
-                .filter(|a| a.account_type == AccountType::Bot.as_str())
+                .filter(|(account, _)| account.kind == AccountType::Bot)
                 .ok_or_else(|| ApiError::not_found("Bot account"))?;
             let provided = headers
                 .get(SECRET_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .ok_or_else(unauthenticated)?;
-            let secrets = account_repo::open_secrets(&state.store, &found)?;
             let expected = secrets.webhook_secret.ok_or_else(unauthenticated)?;
             if !secret_matches(&expected.0, provided) {
                 tracing::warn!(account_id = id, "webhook call with a wrong secret refused");
