@@ -14,14 +14,13 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::database::TestDatabase;
+use crate::TestDatabase;
 use crate::fake_bot_api::FakeBotApi;
 use crate::fake_telegram::FakeTelegram;
+use crate::store::SECRET_KEY;
 
 /// Password of the `admin` user every test app starts with.
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
-/// `SECRET_KEY` of test apps.
-pub const SECRET_KEY: &str = "test-secret-key-that-is-long-enough";
 
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {

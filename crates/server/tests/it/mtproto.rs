@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crm_testkit::app::spawn_app_on_peer;
 use crm_testkit::mtproto::{MediaKind, MtprotoPeer, PushedMedia};
-use crm_testkit::{TestApp, TestBackend, TestDatabase, eventually};
+use crm_testkit::{OpenStore, TestApp, TestBackend, TestDatabase, eventually};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -21,11 +21,11 @@ macro_rules! on_sqlite_and_mariadb {
             mod $story {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    crm_testkit::database::run_story(crm_testkit::TestBackend::Sqlite, super::$story).await;
+                    crm_testkit::run_story(crm_testkit::TestBackend::Sqlite, super::$story).await;
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn mysql() {
-                    crm_testkit::database::run_story(crm_testkit::TestBackend::MySql, super::$story).await;
+                    crm_testkit::run_story(crm_testkit::TestBackend::MySql, super::$story).await;
                 }
             }
         )*

@@ -10,7 +10,9 @@ use crm_core::inbound::{ChatRef, InboundEvent, InboundMessage, MediaRef, Sender}
 use crm_core::message::{Direction, MessageType};
 use crm_core::personal::{DownloadedFile, PersonalUpdate, UserError};
 use crm_testkit::app::spawn_app_with;
-use crm_testkit::{FakeUser, IsolatedApp, SendFault, TestApp, TestDatabase, eventually, on_every_backend};
+use crm_testkit::{
+    FakeUser, IsolatedApp, OpenStore, SendFault, TestApp, TestDatabase, eventually, on_every_backend,
+};
 use reqwest::StatusCode;
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};

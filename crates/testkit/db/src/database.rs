@@ -1,5 +1,6 @@
 //! A fresh, empty database for each test: a temporary SQLite file, or a new database on the MySQL/MariaDB or
-//! PostgreSQL server named by `CRM_TEST_MYSQL_URL` / `CRM_TEST_POSTGRES_URL`.
+//! PostgreSQL server named by `CRM_TEST_MYSQL_URL` / `CRM_TEST_POSTGRES_URL`, dropped again when the story
+//! passes.
 
 use std::future::Future;
 
@@ -39,18 +40,6 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// A store of its own on this database, with the test apps' `SECRET_KEY` (for assertions beside running
-    /// instances).
-    pub async fn store(&self) -> crm_store::Store {
-        crm_store::Store::connect(
-            &self.url,
-            &crm_store::connect::PoolSettings::default(),
-            crm_core::secrets::SecretBox::new(crate::app::SECRET_KEY, &[]),
-        )
-        .await
-        .expect("the test database opens")
-    }
-
     /// Creates the database; `Ok(None)` when the backend's server variable is not set.
     pub async fn create(backend: TestBackend) -> anyhow::Result<Option<Self>> {
         let dir = tempfile::Builder::new().prefix("crm-test-").tempdir()?;
