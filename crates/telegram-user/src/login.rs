@@ -286,7 +286,6 @@ impl Login<'_> {
                 "no login is in progress; request a code first".to_owned(),
             ));
         }
-        #[cfg(feature = "test-peer")]
         self.settings.preshare(&session)?;
         Ok(Attempt::start(session, account, self.settings))
     }
@@ -297,7 +296,6 @@ impl Login<'_> {
             account.account_id,
             self.settings.dc_override,
         );
-        #[cfg(feature = "test-peer")]
         self.settings.preshare(&session)?;
         // Replaces the stored session at once, so no later step can pick up an older key.
         session.save().await?;
@@ -398,7 +396,6 @@ impl Login<'_> {
         )
         .await?;
         if session.has_home_auth_key()? {
-            #[cfg(feature = "test-peer")]
             self.settings.preshare(&session)?;
             let attempt = Attempt::start(session, account, self.settings);
             let result = attempt.invoke(&tl::functions::auth::LogOut {}).await;

@@ -400,7 +400,11 @@ impl DbSession {
 
     /// A fresh session (no auth key, no peers), replacing whatever the vault holds for `account_id` once it is
     /// first saved. Every new login starts here so no earlier key is reused.
-    pub(crate) fn fresh(vault: Arc<dyn SessionVault>, account_id: i64, dc_override: Option<SocketAddr>) -> Self {
+    pub(crate) fn fresh(
+        vault: Arc<dyn SessionVault>,
+        account_id: i64,
+        dc_override: Option<SocketAddr>,
+    ) -> Self {
         Self::build(
             vault,
             account_id,
@@ -489,10 +493,11 @@ impl DbSession {
     }
 }
 
-#[cfg(feature = "test-peer")]
 impl DbSession {
-    /// Test builds only: gives every data centre without an auth key `key`, when the addresses are
-    /// overridden (a local test peer knowing the same key); the key is saved with the next write.
+    /// For a local MTProto test peer only (see `GatewaySettings::preshared_auth_key`): gives every data centre
+    /// without an auth key `key`, when the addresses are overridden (a peer knowing the same key); the key is
+    /// saved with the next write. Without `dc_override` it does nothing, so Telegram's data centres never get
+    /// a key that was not negotiated with them.
     pub(crate) fn preshare_auth_key(&self, key: [u8; 256]) -> Result<(), SessionError> {
         if self.dc_override.is_none() {
             return Ok(());

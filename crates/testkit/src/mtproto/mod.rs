@@ -1,8 +1,9 @@
 //! A test-only MTProto server ("peer") that the real grammers client of `crm-telegram-user` talks to over TCP
-//! on 127.0.0.1. It skips the key exchange (the client's session is given the peer's auth key through the
-//! `test-peer` feature) and speaks the rest: the full transport ([`transport`]), the MTProto 2.0 envelope
-//! ([`crypto`]), the service messages ([`rpc`]), per-account update state ([`state`]), SRP passwords ([`srp`])
-//! and a scripted world answering the API calls the adapter makes ([`world`]).
+//! on 127.0.0.1. It skips the key exchange (the client's session is given the peer's auth key through
+//! `GatewaySettings::preshared_auth_key`, which only code can set) and speaks the rest: the full transport
+//! ([`transport`]), the MTProto 2.0 envelope ([`crypto`]), the service messages ([`rpc`]), per-account update
+//! state ([`state`]), SRP passwords ([`srp`]) and a scripted world answering the API calls the adapter makes
+//! ([`world`]).
 //!
 //! Simplifications: one auth key for everything (every data centre is this peer, `this_dc = 2`); one
 //! authorised account at a time on that key; `updates` are pushed with `seq = 0` (ordering by `pts` only);
