@@ -32,6 +32,9 @@ on_every_backend!(
     life_cycle_and_operations
 );
 
+// Two instances sharing one database need a server backend.
+crm_testkit::on_backends!([mysql]: a_killed_owner_hands_its_account_over_within_30_seconds);
+
 /// An app whose personal accounts reconnect quickly (a 4 s lease renewed every second, a 2 s watchdog) and
 /// download media up to 1000 bytes on their own.
 async fn app(database: TestDatabase) -> TestApp {
@@ -926,15 +929,7 @@ async fn life_cycle_and_operations(database: TestDatabase) {
 /// Two instances on one MariaDB database with the default lease: the account is connected by exactly one; when
 /// that one is killed, the other takes it over within 30 s, catches up on what arrived meanwhile, and the account
 /// is never connected twice.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_owner_hands_its_account_over_within_30_seconds() {
-    let Some(database) = TestDatabase::create(crm_testkit::TestBackend::MySql)
-        .await
-        .expect("test database")
-    else {
-        eprintln!("skipped: set CRM_TEST_MYSQL_URL to run this story");
-        return;
-    };
+async fn a_killed_owner_hands_its_account_over_within_30_seconds(database: TestDatabase) {
     let telegram = crm_testkit::FakeTelegram::new();
     telegram.add_user(PHONE, owner(None));
     let a = IsolatedApp::start(&database, "a", telegram.clone(), |s| {
