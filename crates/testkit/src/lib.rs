@@ -20,8 +20,8 @@ pub mod store;
 
 pub use app::{IsolatedApp, TestApp, spawn_app};
 pub use crm_testkit_db::{
-    Requirement, TestBackend, TestDatabase, eventually, needs, on_backends, on_every_backend, requirement,
-    run_story,
+    Requirement, TestBackend, TestDatabase, eventually, eventually_within, needs, on_backends,
+    on_every_backend, requirement, run_story,
 };
 pub use fake_bot_api::{FakeBotApi, Fault};
 pub use fake_telegram::{FakeTelegram, FakeUser, SendFault};

@@ -9,7 +9,7 @@ use crm_core::secrets::SecretBox;
 use crm_store::Store;
 use crm_store::connect::PoolSettings;
 use crm_testkit::process::{CrmProcess, RedisServer};
-use crm_testkit::{TestDatabase, requirement};
+use crm_testkit::{TestDatabase, eventually, requirement};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -53,15 +53,10 @@ async fn health(client: &reqwest::Client, instance: &CrmProcess) -> Value {
 }
 
 async fn wait_health(client: &reqwest::Client, instance: &CrmProcess, status: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while health(client, instance).await["status"] != status {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} never became {status}",
-            instance.base_url
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(&format!("{} to become {status}", instance.base_url), || async {
+        (health(client, instance).await["status"] == status).then_some(())
+    })
+    .await;
 }
 
 async fn deliver(client: &reqwest::Client, instance: &CrmProcess, account: i64, message_id: i64, text: &str) {

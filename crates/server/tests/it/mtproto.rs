@@ -296,7 +296,15 @@ async fn drops_stalls_flood_waits_and_revocation(database: TestDatabase) {
     let during_drop = peer.customer_writes(OWNER, CUSTOMER, "while the socket was down");
     peer.set_stalled(true);
     let during_stall = peer.customer_writes(OWNER, CUSTOMER, "into a silent connection");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The stall lasts until the app noticed it on its own: it gave up on a connection the peer left silent.
+    eventually("the app to give up on the stalled connection", || async {
+        let events = peer.service_events();
+        events
+            .iter()
+            .any(|event| event == "closed by the client while stalled")
+            .then_some(())
+    })
+    .await;
     peer.set_stalled(false);
     let messages = app
         .peer_messages(&admin, CUSTOMER, "both messages, once", |m| {

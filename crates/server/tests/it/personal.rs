@@ -11,7 +11,8 @@ use crm_core::message::{Direction, MessageType};
 use crm_core::personal::{DownloadedFile, PersonalUpdate, UserError};
 use crm_testkit::app::spawn_app_with;
 use crm_testkit::{
-    FakeUser, IsolatedApp, OpenStore, SendFault, TestApp, TestDatabase, eventually, on_every_backend,
+    FakeUser, IsolatedApp, OpenStore, SendFault, TestApp, TestDatabase, eventually, eventually_within,
+    on_every_backend,
 };
 use reqwest::StatusCode;
 use sea_orm::EntityTrait;
@@ -979,20 +980,16 @@ async fn a_killed_owner_hands_its_account_over_within_30_seconds(database: TestD
         id,
         new_message(40, Direction::Inbound, "while nobody was connected"),
     );
-    loop {
+    let within = Duration::from_secs(30);
+    eventually_within(within, "the survivor to take the account over", || async {
         let holder = crm_store::repo::leases::holder(&store, &lease)
             .await
             .ok()
             .flatten();
-        if holder.as_deref() == Some(survivor_name) && telegram.is_connected(id) {
-            break;
-        }
-        assert!(
-            killed_at.elapsed() < Duration::from_secs(30),
-            "no takeover within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        (holder.as_deref() == Some(survivor_name) && telegram.is_connected(id)).then_some(())
+    })
+    .await;
+    assert!(killed_at.elapsed() < within, "no takeover within 30 s");
     eprintln!("takeover after {:?}", killed_at.elapsed());
     eventually("the message that arrived meanwhile", || async {
         let chats = survivor.get("/api/chats/", &token).await;

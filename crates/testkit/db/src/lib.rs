@@ -17,7 +17,7 @@ pub mod wait;
 
 pub use database::{TestBackend, TestDatabase, run_story};
 pub use requirement::{Requirement, is_ci};
-pub use wait::eventually;
+pub use wait::{eventually, eventually_within};
 
 /// Declares one `#[tokio::test]` per backend for each story: `story(TestDatabase)` runs as `story::sqlite`,
 /// `story::mysql` and `story::postgres`. The server variants are ignored (with the variable to set) unless
