@@ -115,6 +115,14 @@ pub fn peer_gateway(peer: &crate::mtproto::MtprotoPeer) -> GatewayFactory {
     Box::new(move |vault| Arc::new(GrammersGateway::new(vault, settings)))
 }
 
+/// Builds the app. Its start-up future is boxed: nested inline in the futures of `spawn_app` and the like, it
+/// made computing their layout overflow rustc's query depth limit in release builds.
+async fn build(settings: Settings, gateway: GatewayFactory) -> Application {
+    Box::pin(Application::build_with(settings, gateway))
+        .await
+        .expect("the app builds")
+}
+
 async fn spawn(
     database: TestDatabase,
     bot_api: FakeBotApi,
@@ -125,9 +133,7 @@ async fn spawn(
     let mut settings = test_settings(&database, &database.url);
     settings.telegram_bot_api_url = bot_api.base_url.clone();
     adjust(&mut settings);
-    let app = Application::build_with(settings, gateway)
-        .await
-        .expect("the app builds");
+    let app = build(settings, gateway).await;
     let address = app.local_addr().expect("bound");
     let store = app.store().clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
@@ -368,9 +374,7 @@ impl IsolatedApp {
             .expect("a runtime for the instance");
         let (bound, address) = oneshot::channel();
         runtime.spawn(async move {
-            let app = Application::build_with(settings, gateway)
-                .await
-                .expect("the app builds");
+            let app = build(settings, gateway).await;
             let _ = bound.send(app.local_addr().expect("bound"));
             let _ = app.run(std::future::pending()).await;
         });
