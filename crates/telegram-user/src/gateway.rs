@@ -39,9 +39,10 @@ pub struct GatewaySettings {
     /// Longest a whole file upload or download may take. Each chunk of a download is also bounded by
     /// `request_timeout`; an upload is one grammers call, bounded as a whole only.
     pub transfer_timeout: Duration,
-    /// Test builds only: the auth key every overridden data centre without one is given, so the client
-    /// skips the RSA key exchange against a local test peer that knows the same key.
-    #[cfg(feature = "test-peer")]
+    /// For a local MTProto test peer only; never set from configuration. The auth key every overridden data
+    /// centre without one is given (only when `dc_override` is set), so the client skips the RSA key exchange
+    /// against a peer that knows the same key. No setting or variable reaches it: it can only be set by code
+    /// that builds `GatewaySettings` itself, and the server leaves it `None`.
     pub preshared_auth_key: Option<[u8; 256]>,
 }
 
@@ -54,15 +55,14 @@ impl Default for GatewaySettings {
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
             request_timeout: Duration::from_secs(60),
             transfer_timeout: Duration::from_secs(10 * 60),
-            #[cfg(feature = "test-peer")]
             preshared_auth_key: None,
         }
     }
 }
 
 impl GatewaySettings {
-    /// Test builds only: gives `session` the pre-shared auth key (see [`Self::preshared_auth_key`]).
-    #[cfg(feature = "test-peer")]
+    /// Gives `session` the pre-shared auth key of a local test peer, if one is set (see
+    /// [`Self::preshared_auth_key`]); does nothing otherwise.
     pub(crate) fn preshare(&self, session: &DbSession) -> Result<(), crate::session::SessionError> {
         match self.preshared_auth_key {
             Some(key) => session.preshare_auth_key(key),
@@ -135,7 +135,6 @@ impl GrammersGateway {
         if !matches!(session.self_user()?, Some(PeerInfo::User { .. })) || !session.has_home_auth_key()? {
             return Err(UserError::SessionRevoked);
         }
-        #[cfg(feature = "test-peer")]
         self.settings.preshare(&session)?;
         let mut pool = Pool::start(Arc::clone(&session), account.credentials.api_id, &self.settings);
         let users = pool

@@ -11,8 +11,10 @@
 //! - `mapping`: raw MTProto updates and messages to crm-core events and their typed metadata.
 //! - `errors`: grammers failures to crm-core errors.
 //!
-//! Nothing grammers-typed leaves the crate: callers see [`GrammersGateway`], [`GatewaySettings`] and
-//! crm-core's types.
+//! Callers see [`GrammersGateway`], [`GatewaySettings`] and crm-core's types. The one grammers-typed item
+//! that leaves the crate is [`DbSession`] (a grammers `Session`), exported so that its persistence through the
+//! vault production uses can be tested from outside the crate, on every database backend
+//! (`tests/session_backends.rs`); the server only ever uses the gateway.
 
 mod checkpoint;
 mod connection;
@@ -24,7 +26,6 @@ mod mapping;
 mod outgoing;
 mod pool;
 mod session;
-#[cfg(test)]
-mod session_backends;
 
 pub use gateway::{GatewaySettings, GrammersGateway};
+pub use session::{DbSession, SessionError};

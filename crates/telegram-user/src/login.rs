@@ -282,7 +282,6 @@ impl Login<'_> {
                 "no login is in progress; request a code first".to_owned(),
             ));
         }
-        #[cfg(feature = "test-peer")]
         self.settings.preshare(&session)?;
         Ok(Attempt::start(session, account, self.settings))
     }
@@ -293,7 +292,6 @@ impl Login<'_> {
             account.account_id,
             self.settings.dc_override,
         );
-        #[cfg(feature = "test-peer")]
         self.settings.preshare(&session)?;
         // Replaces the stored session at once, so no later step can pick up an older key.
         session.save().await?;
@@ -394,7 +392,6 @@ impl Login<'_> {
         )
         .await?;
         if session.has_home_auth_key()? {
-            #[cfg(feature = "test-peer")]
             self.settings.preshare(&session)?;
             let attempt = Attempt::start(session, account, self.settings);
             let result = attempt.invoke(&tl::functions::auth::LogOut {}).await;

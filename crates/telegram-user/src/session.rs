@@ -401,7 +401,7 @@ impl DbSession {
 
     /// A fresh session (no auth key, no peers), replacing whatever the vault holds for `account_id` once it is
     /// first saved. Every new login starts here so no earlier key is reused.
-    pub fn fresh(
+    pub(crate) fn fresh(
         vault: Arc<dyn SessionVault>,
         account_id: AccountId,
         dc_override: Option<SocketAddr>,
@@ -419,7 +419,7 @@ impl DbSession {
     }
 
     /// Writes the whole session to the vault now.
-    pub async fn save(&self) -> Result<(), SessionError> {
+    pub(crate) async fn save(&self) -> Result<(), SessionError> {
         let _guard = self.save_lock.lock().await;
         let bytes = {
             let mut inner = self.lock()?;
@@ -459,13 +459,13 @@ impl DbSession {
     }
 
     /// A cached peer by its Bot API dialog id.
-    pub fn peer_by_dialog_id(&self, dialog_id: i64) -> Result<Option<PeerInfo>, SessionError> {
+    pub(crate) fn peer_by_dialog_id(&self, dialog_id: i64) -> Result<Option<PeerInfo>, SessionError> {
         Ok(self.lock()?.peers.get(&dialog_id).cloned())
     }
 
     /// Caches the peers Telegram sent along with updates or answers (skipping `min` ones, whose access hash
     /// cannot be used); saved by the next [`Self::flush`].
-    pub fn cache_raw_peers(
+    pub(crate) fn cache_raw_peers(
         &self,
         users: &[tl::enums::User],
         chats: &[tl::enums::Chat],
@@ -494,11 +494,12 @@ impl DbSession {
     }
 }
 
-#[cfg(feature = "test-peer")]
 impl DbSession {
-    /// Test builds only: gives every data centre without an auth key `key`, when the addresses are
-    /// overridden (a local test peer knowing the same key); the key is saved with the next write.
-    pub fn preshare_auth_key(&self, key: [u8; 256]) -> Result<(), SessionError> {
+    /// For a local MTProto test peer only (see `GatewaySettings::preshared_auth_key`): gives every data centre
+    /// without an auth key `key`, when the addresses are overridden (a peer knowing the same key); the key is
+    /// saved with the next write. Without `dc_override` it does nothing, so Telegram's data centres never get
+    /// a key that was not negotiated with them.
+    pub(crate) fn preshare_auth_key(&self, key: [u8; 256]) -> Result<(), SessionError> {
         if self.dc_override.is_none() {
             return Ok(());
         }

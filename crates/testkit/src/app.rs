@@ -14,14 +14,13 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::database::TestDatabase;
+use crate::TestDatabase;
 use crate::fake_bot_api::FakeBotApi;
 use crate::fake_telegram::FakeTelegram;
+use crate::store::SECRET_KEY;
 
 /// Password of the `admin` user every test app starts with.
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
-/// `SECRET_KEY` of test apps.
-pub const SECRET_KEY: &str = "test-secret-key-that-is-long-enough";
 
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {
@@ -116,6 +115,14 @@ pub fn peer_gateway(peer: &crate::mtproto::MtprotoPeer) -> GatewayFactory {
     Box::new(move |vault| Arc::new(GrammersGateway::new(vault, settings)))
 }
 
+/// Builds the app. Its start-up future is boxed: nested inline in the futures of `spawn_app` and the like, it
+/// made computing their layout overflow rustc's query depth limit in release builds.
+async fn build(settings: Settings, gateway: GatewayFactory) -> Application {
+    Box::pin(Application::build_with(settings, gateway))
+        .await
+        .expect("the app builds")
+}
+
 async fn spawn(
     database: TestDatabase,
     bot_api: FakeBotApi,
@@ -126,9 +133,7 @@ async fn spawn(
     let mut settings = test_settings(&database, &database.url);
     settings.telegram_bot_api_url = bot_api.base_url.clone();
     adjust(&mut settings);
-    let app = Application::build_with(settings, gateway)
-        .await
-        .expect("the app builds");
+    let app = build(settings, gateway).await;
     let address = app.local_addr().expect("bound");
     let store = app.store().clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
@@ -369,9 +374,7 @@ impl IsolatedApp {
             .expect("a runtime for the instance");
         let (bound, address) = oneshot::channel();
         runtime.spawn(async move {
-            let app = Application::build_with(settings, gateway)
-                .await
-                .expect("the app builds");
+            let app = build(settings, gateway).await;
             let _ = bound.send(app.local_addr().expect("bound"));
             let _ = app.run(std::future::pending()).await;
         });

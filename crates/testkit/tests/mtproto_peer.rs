@@ -16,8 +16,9 @@ use crm_core::personal::{
     QrProgress, QrToken, ReceivedUpdate, SessionVault, UserError, UserGateway,
 };
 use crm_core::secrets::Sensitive;
-use crm_telegram_user::{GatewaySettings, GrammersGateway};
+use crm_telegram_user::{DbSession, GatewaySettings, GrammersGateway};
 use crm_testkit::mtproto::{MediaKind, MtprotoPeer, PushedMedia};
+use grammers_session::Session as _;
 
 const OWNER: i64 = 1001;
 const CUSTOMER: i64 = 2002;
@@ -310,9 +311,20 @@ async fn a_message_pushed_while_disconnected_arrives_after_reconnecting() {
     peer.customer_writes(OWNER, CUSTOMER, "before");
     let (message, received) = next_message(connection.as_ref()).await;
     assert_eq!(message.text.as_deref(), Some("before"));
-    connection.checkpoint(received.checkpoint.unwrap()).await.unwrap();
-    // Let the periodic flush save the checkpointed state.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let checkpoint = received.checkpoint.unwrap();
+    let pts = checkpoint.0["primary"]["pts"]
+        .as_i64()
+        .expect("a private message moves the account-wide pts");
+    connection.checkpoint(checkpoint).await.unwrap();
+    // The periodic flush saves the checkpointed state; reconnecting must start from it.
+    let saved: Arc<dyn SessionVault> = vault.clone();
+    crm_testkit::eventually("the periodic flush to save the checkpointed state", || async {
+        let stored = DbSession::load(Arc::clone(&saved), account().account_id, None)
+            .await
+            .ok()?;
+        (i64::from(stored.updates_state().await.ok()?.pts) >= pts).then_some(())
+    })
+    .await;
 
     peer.drop_connections();
     drop(connection);

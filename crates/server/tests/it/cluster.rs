@@ -9,7 +9,7 @@ use crm_core::secrets::SecretBox;
 use crm_store::Store;
 use crm_store::connect::PoolSettings;
 use crm_testkit::process::{CrmProcess, RedisServer};
-use crm_testkit::{TestBackend, TestDatabase};
+use crm_testkit::{TestDatabase, eventually, requirement};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -53,15 +53,10 @@ async fn health(client: &reqwest::Client, instance: &CrmProcess) -> Value {
 }
 
 async fn wait_health(client: &reqwest::Client, instance: &CrmProcess, status: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while health(client, instance).await["status"] != status {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} never became {status}",
-            instance.base_url
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(&format!("{} to become {status}", instance.base_url), || async {
+        (health(client, instance).await["status"] == status).then_some(())
+    })
+    .await;
 }
 
 async fn deliver(client: &reqwest::Client, instance: &CrmProcess, account: i64, message_id: i64, text: &str) {
@@ -77,21 +72,13 @@ async fn deliver(client: &reqwest::Client, instance: &CrmProcess, account: i64, 
     assert_eq!(response.status(), 200);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_instances_share_events_through_redis_and_recover_from_its_loss() {
-    let Ok(redis_binary) = std::env::var("CRM_TEST_REDIS_SERVER") else {
-        eprintln!(
-            "skipped: set CRM_TEST_REDIS_SERVER (a redis-server binary) and CRM_TEST_MYSQL_URL to run this story"
-        );
-        return;
-    };
-    let Some(database) = TestDatabase::create(TestBackend::MySql)
-        .await
-        .expect("test database")
-    else {
-        eprintln!("skipped: set CRM_TEST_MYSQL_URL to run this story");
-        return;
-    };
+// Ignored, with the variable to set, unless both MariaDB and a redis-server binary are configured.
+crm_testkit::on_backends!(
+    [mysql] with [redis_server]: two_instances_share_events_through_redis_and_recover_from_its_loss
+);
+
+async fn two_instances_share_events_through_redis_and_recover_from_its_loss(database: TestDatabase) {
+    let redis_binary = requirement::REDIS_SERVER.require();
     let mut redis = RedisServer::start(&redis_binary).await;
     let binary = env!("CARGO_BIN_EXE_crm");
     let environment = |name: &str| -> HashMap<&str, String> {

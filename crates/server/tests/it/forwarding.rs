@@ -2,11 +2,10 @@
 //! the backend unchanged with the bot's secret header, retried until it answers 2xx, once per update.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use axum::routing::post;
-use crm_testkit::{TestApp, TestDatabase, on_every_backend, spawn_app};
+use crm_testkit::{TestApp, TestDatabase, eventually, on_every_backend, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -53,15 +52,10 @@ async fn start_backend(script: Vec<u16>) -> (String, Backend) {
 }
 
 async fn wait_for_deliveries(backend: &Backend, count: usize) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while backend.received.lock().unwrap().len() < count {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the backend got {} of {count} deliveries",
-            backend.received.lock().unwrap().len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(&format!("the backend to get {count} deliveries"), || async {
+        (backend.received.lock().unwrap().len() >= count).then_some(())
+    })
+    .await;
 }
 
 async fn post_update(app: &TestApp, update: &Value) {

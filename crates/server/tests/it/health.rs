@@ -159,9 +159,7 @@ async fn system_status_counts_what_is_stored(database: TestDatabase) {
 
 #[tokio::test]
 async fn the_openapi_document_describes_every_endpoint() {
-    let Some(database) = TestDatabase::create(TestBackend::Sqlite).await.unwrap() else {
-        unreachable!()
-    };
+    let database = TestDatabase::create(TestBackend::Sqlite).await.unwrap();
     let app = spawn_app(database).await;
     let reply = app.get("/api/openapi.json", None).await;
     assert_eq!(reply.status, StatusCode::OK);

@@ -10,7 +10,10 @@ use crm_core::inbound::{ChatRef, InboundEvent, InboundMessage, MediaRef, Sender}
 use crm_core::message::{Direction, MessageType};
 use crm_core::personal::{DownloadedFile, PersonalUpdate, UserError};
 use crm_testkit::app::spawn_app_with;
-use crm_testkit::{FakeUser, IsolatedApp, SendFault, TestApp, TestDatabase, eventually, on_every_backend};
+use crm_testkit::{
+    FakeUser, IsolatedApp, OpenStore, SendFault, TestApp, TestDatabase, eventually, eventually_within,
+    on_every_backend,
+};
 use reqwest::StatusCode;
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
@@ -29,6 +32,9 @@ on_every_backend!(
     drops_stalls_and_revocations_are_survived_or_reported,
     life_cycle_and_operations
 );
+
+// Two instances sharing one database need a server backend.
+crm_testkit::on_backends!([mysql]: a_killed_owner_hands_its_account_over_within_30_seconds);
 
 /// An app whose personal accounts reconnect quickly (a 4 s lease renewed every second, a 2 s watchdog) and
 /// download media up to 1000 bytes on their own.
@@ -924,15 +930,7 @@ async fn life_cycle_and_operations(database: TestDatabase) {
 /// Two instances on one MariaDB database with the default lease: the account is connected by exactly one; when
 /// that one is killed, the other takes it over within 30 s, catches up on what arrived meanwhile, and the account
 /// is never connected twice.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_owner_hands_its_account_over_within_30_seconds() {
-    let Some(database) = TestDatabase::create(crm_testkit::TestBackend::MySql)
-        .await
-        .expect("test database")
-    else {
-        eprintln!("skipped: set CRM_TEST_MYSQL_URL to run this story");
-        return;
-    };
+async fn a_killed_owner_hands_its_account_over_within_30_seconds(database: TestDatabase) {
     let telegram = crm_testkit::FakeTelegram::new();
     telegram.add_user(PHONE, owner(None));
     let a = IsolatedApp::start(&database, "a", telegram.clone(), |s| {
@@ -982,20 +980,16 @@ async fn a_killed_owner_hands_its_account_over_within_30_seconds() {
         id,
         new_message(40, Direction::Inbound, "while nobody was connected"),
     );
-    loop {
+    let within = Duration::from_secs(30);
+    eventually_within(within, "the survivor to take the account over", || async {
         let holder = crm_store::repo::leases::holder(&store, &lease)
             .await
             .ok()
             .flatten();
-        if holder.as_deref() == Some(survivor_name) && telegram.is_connected(id) {
-            break;
-        }
-        assert!(
-            killed_at.elapsed() < Duration::from_secs(30),
-            "no takeover within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        (holder.as_deref() == Some(survivor_name) && telegram.is_connected(id)).then_some(())
+    })
+    .await;
+    assert!(killed_at.elapsed() < within, "no takeover within 30 s");
     eprintln!("takeover after {:?}", killed_at.elapsed());
     eventually("the message that arrived meanwhile", || async {
         let chats = survivor.get("/api/chats/", &token).await;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crm_store::entity::accounts;
 use crm_store::repo::leases;
 use crm_testkit::app::spawn_app_on;
-use crm_testkit::{TestApp, TestDatabase, on_every_backend, spawn_app};
+use crm_testkit::{TestApp, TestDatabase, eventually_within, on_every_backend, spawn_app};
 use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde_json::{Value, json};
@@ -18,19 +18,28 @@ fn update(id: i64, text: &str) -> Value {
         "chat": {"id": 6060, "type": "private", "first_name": "Olek"}, "from": {"id": 6060, "first_name": "Olek"}, "text": text}})
 }
 
+/// How long the poller gets to reach each state.
+const PATIENCE: Duration = Duration::from_secs(60);
+
 async fn wait_for_messages(app: &TestApp, token: &str, count: i64) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let chats = app.get("/api/chats/", Some(token)).await.body;
-        if chats["results"][0]["message_count"].as_i64() == Some(count) {
-            return chats["results"][0].clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never reached {count} messages: {chats}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually_within(
+        PATIENCE,
+        &format!("the chat to reach {count} messages"),
+        || async {
+            let chats = app.get("/api/chats/", Some(token)).await.body;
+            (chats["results"][0]["message_count"].as_i64() == Some(count))
+                .then(|| chats["results"][0].clone())
+        },
+    )
+    .await
+}
+
+/// Waits until the stored polling offset of account `id` is `expected`.
+async fn wait_for_offset(app: &TestApp, id: i64, expected: i64) {
+    eventually_within(PATIENCE, &format!("the offset to reach {expected}"), || async {
+        (offset(app, id).await == Some(expected)).then_some(())
+    })
+    .await;
 }
 
 async fn offset(app: &TestApp, id: i64) -> Option<i64> {
@@ -77,11 +86,7 @@ async fn polling_resumes_after_a_restart_without_gaps_or_duplicates(database: Te
         .push_updates(TOKEN, [update(10, "first"), update(11, "second")]);
     let chat = wait_for_messages(&app, &admin, 2).await;
     assert_eq!(chat["last_message_preview"], "second");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while offset(&app, id).await != Some(12) {
-        assert!(tokio::time::Instant::now() < deadline, "offset never reached 12");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_offset(&app, id, 12).await;
     let holder = leases::holder(&app.store, &format!("bot-poll:{id}"))
         .await
         .unwrap();
@@ -90,19 +95,15 @@ async fn polling_resumes_after_a_restart_without_gaps_or_duplicates(database: Te
         "this instance holds the poll lease"
     );
     // The next poll, which may still be on its way, confirms the updates with the stored offset.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !app
-        .bot_api
-        .calls_of("getUpdates")
-        .iter()
-        .any(|c| c.params["offset"] == 12)
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no poll confirmed the updates with offset 12"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually_within(
+        PATIENCE,
+        "a poll confirming the updates with offset 12",
+        || async {
+            let polls = app.bot_api.calls_of("getUpdates");
+            polls.iter().any(|c| c.params["offset"] == 12).then_some(())
+        },
+    )
+    .await;
     let polls = app.bot_api.calls_of("getUpdates");
     assert!(polls.iter().all(|c| {
         c.token == TOKEN
@@ -143,10 +144,6 @@ async fn polling_resumes_after_a_restart_without_gaps_or_duplicates(database: Te
         .map(|m| m["text"].as_str().unwrap())
         .collect();
     assert_eq!(texts, ["third", "second", "first"], "no gap and no duplicate");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while offset(&app, id).await != Some(13) {
-        assert!(tokio::time::Instant::now() < deadline, "offset never reached 13");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_offset(&app, id, 13).await;
     app.stop().await;
 }

@@ -495,12 +495,9 @@ async fn background_work_is_pushed_too(database: TestDatabase) {
 /// everything on time; the slow one then resumes and receives exactly what it had not got.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_client_is_closed_and_resumes_without_slowing_others() {
-    let Some(database) = TestDatabase::create(crm_testkit::TestBackend::Sqlite)
+    let database = TestDatabase::create(crm_testkit::TestBackend::Sqlite)
         .await
-        .unwrap()
-    else {
-        unreachable!()
-    };
+        .unwrap();
     let app = crm_testkit::app::spawn_app_with(database, |settings| settings.ws_queue_frames = 64).await;
     let admin = app.admin_token().await;
     let bot = crm_testkit::fixtures::bot_account(&app.store, "Flood", Some(TOKEN), Some(SECRET))

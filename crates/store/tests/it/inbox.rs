@@ -8,7 +8,7 @@ use crm_core::message::{Direction, MessageType};
 use crm_store::Store;
 use crm_store::entity::{chats, messages};
 use crm_store::repo::inbox::{Outcome, receive};
-use crm_testkit::{TestDatabase, on_every_backend};
+use crm_testkit_db::{TestDatabase, on_every_backend};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
@@ -23,9 +23,7 @@ on_every_backend!(
 );
 
 async fn account(store: &Store, name: &str) -> i64 {
-    crm_testkit::fixtures::bot_account(store, name, None, None)
-        .await
-        .id
+    crate::support::bot_account(store, name, None).await.id
 }
 
 fn at(seconds: i64) -> DateTime<Utc> {

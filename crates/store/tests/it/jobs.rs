@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use chrono::{Duration, Utc};
 use crm_store::repo::jobs::{self, DEAD, DONE, NewJob, PENDING, RUNNING};
-use crm_testkit::{TestDatabase, on_every_backend};
+use crm_testkit_db::{TestDatabase, on_every_backend};
 use serde_json::json;
 
 use crate::support::migrated_store;

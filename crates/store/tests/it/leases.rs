@@ -3,7 +3,7 @@
 
 use chrono::Duration;
 use crm_store::repo::leases;
-use crm_testkit::{TestDatabase, on_every_backend};
+use crm_testkit_db::{TestDatabase, on_every_backend};
 
 use crate::support::migrated_store;
 

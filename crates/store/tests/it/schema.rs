@@ -7,7 +7,7 @@ use crm_store::Store;
 use crm_store::StoreError;
 use crm_store::entity::{accounts, chat_assignments, chats, messages};
 use crm_store::repo::users::{self, NewUser};
-use crm_testkit::{TestDatabase, on_every_backend};
+use crm_testkit_db::{TestDatabase, on_every_backend};
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde_json::json;
 
@@ -22,7 +22,7 @@ on_every_backend!(
 );
 
 async fn bot(store: &Store, name: &str, token: &str) -> accounts::Model {
-    crm_testkit::fixtures::bot_account(store, name, Some(token), None).await
+    crate::support::bot_account(store, name, Some(token)).await
 }
 
 async fn chat(store: &Store, account_id: i64, peer_id: i64) -> Result<chats::Model, StoreError> {

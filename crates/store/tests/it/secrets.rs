@@ -6,7 +6,7 @@ use crm_store::connect::PoolSettings;
 use crm_store::entity::accounts;
 use crm_store::repo::accounts::{self as account_repo, NewAccount};
 use crm_store::{Store, StoreError};
-use crm_testkit::{TestBackend, TestDatabase, on_every_backend};
+use crm_testkit_db::{TestBackend, TestDatabase, on_every_backend};
 use sea_orm::EntityTrait;
 
 use crate::support::migrated_store;
@@ -121,7 +121,7 @@ on_every_backend!(bots_are_found_by_token_through_the_keyed_hash);
 
 async fn bots_are_found_by_token_through_the_keyed_hash(database: TestDatabase) {
     let store = migrated_store(&database).await;
-    let bot = crm_testkit::fixtures::bot_account(&store, "Shop bot", Some(BOT_TOKEN), None).await;
+    let bot = crate::support::bot_account(&store, "Shop bot", Some(BOT_TOKEN)).await;
     let found = account_repo::find_bot_by_token(&store, BOT_TOKEN)
         .await
         .unwrap()

@@ -1,9 +1,15 @@
-//! Opening a migrated store on a test database.
+//! Opening a migrated store on a test database, and the stored bot accounts the stories start from.
+//!
+//! The server's tests get the same accounts from `crm_testkit::fixtures`; the store's tests cannot use that
+//! crate (it depends on this one), so the few lines live here.
 
-use crm_core::secrets::SecretBox;
+use crm_core::account::{AccountStatus, AccountType};
+use crm_core::secrets::{SecretBox, Sensitive};
 use crm_store::Store;
 use crm_store::connect::PoolSettings;
-use crm_testkit::TestDatabase;
+use crm_store::entity::accounts;
+use crm_store::repo::accounts::{NewAccount, create};
+use crm_testkit_db::TestDatabase;
 
 pub const SECRET_KEY: &str = "store-test-secret-key";
 
@@ -24,4 +30,31 @@ pub async fn migrated_store(database: &TestDatabase) -> Store {
     assert!(applied >= 1, "a fresh database gets every migration");
     assert_eq!(seen[0].0, 1);
     store
+}
+
+/// An active bot account named `name` with this token (optional) and no webhook secret; its own Telegram id is
+/// the token's numeric part.
+pub async fn bot_account(store: &Store, name: &str, token: Option<&str>) -> accounts::Model {
+    let telegram_user_id = token
+        .and_then(|t| t.split(':').next())
+        .and_then(|id| id.parse().ok());
+    create(
+        store,
+        NewAccount {
+            name: name.to_owned(),
+            account_type: AccountType::Bot,
+            status: AccountStatus::Active,
+            phone_number: None,
+            api_id: None,
+            api_hash: None,
+            session: None,
+            bot_token: token.map(|t| Sensitive(t.to_owned())),
+            bot_username: Some(format!("{}_bot", name.to_lowercase().replace(' ', "_"))),
+            webhook_secret: None,
+            telegram_user_id,
+            forward_url: None,
+        },
+    )
+    .await
+    .expect("bot account stored")
 }

@@ -1,8 +1,9 @@
 //! A test-only MTProto server ("peer") that the real grammers client of `crm-telegram-user` talks to over TCP
-//! on 127.0.0.1. It skips the key exchange (the client's session is given the peer's auth key through the
-//! `test-peer` feature) and speaks the rest: the full transport ([`transport`]), the MTProto 2.0 envelope
-//! ([`crypto`]), the service messages ([`rpc`]), per-account update state ([`state`]), SRP passwords ([`srp`])
-//! and a scripted world answering the API calls the adapter makes ([`world`]).
+//! on 127.0.0.1. It skips the key exchange (the client's session is given the peer's auth key through
+//! `GatewaySettings::preshared_auth_key`, which only code can set) and speaks the rest: the full transport
+//! ([`transport`]), the MTProto 2.0 envelope ([`crypto`]), the service messages ([`rpc`]), per-account update
+//! state ([`state`]), SRP passwords ([`srp`]) and a scripted world answering the API calls the adapter makes
+//! ([`world`]).
 //!
 //! Simplifications: one auth key for everything (every data centre is this peer, `this_dc = 2`); one
 //! authorised account at a time on that key; `updates` are pushed with `seq = 0` (ordering by `pts` only);
@@ -448,7 +449,10 @@ impl MtprotoPeer {
 
     /// The service messages the peer sent (`bad_server_salt`, `new_session_created`, `future_salts`, `pong`,
     /// `destroy_session_ok`, `AUTH_KEY_DUPLICATED`) and the packets it refused (`refused: <why>`), in order.
-    /// A client that tried the RSA key exchange would show up here as `refused: unknown auth_key_id`.
+    /// A client that tried the RSA key exchange would show up here as `refused: unknown auth_key_id`. Stalls
+    /// (see [`MtprotoPeer::set_stalled`]) show up too: `left unanswered while stalled` once per connection
+    /// whose request went unanswered, and `closed by the client while stalled` when the client gave up on such
+    /// a connection while the stall lasted.
     pub fn service_events(&self) -> Vec<String> {
         self.shared
             .events
@@ -491,10 +495,17 @@ async fn serve(
     let mut writer = FullWriter::new(write);
     let mut session: Option<Session> = None;
     let mut duplicated = false;
+    // Whether this connection left a request unanswered because of a stall.
+    let mut stalled_on = false;
     loop {
         tokio::select! {
             packet = reader.read() => {
-                let Ok(packet) = packet else { break };
+                let Ok(packet) = packet else {
+                    if stalled_on && shared.world().faults.stalled {
+                        shared.event("closed by the client while stalled");
+                    }
+                    break;
+                };
                 let plaintext = match shared.key.open(&packet) {
                     Ok(plaintext) => plaintext,
                     Err(error) => {
@@ -524,6 +535,10 @@ async fn serve(
                 }
                 let Some(current) = session.as_mut() else { break };
                 if shared.world().faults.stalled {
+                    if !stalled_on {
+                        shared.event("left unanswered while stalled");
+                    }
+                    stalled_on = true;
                     continue;
                 }
                 let replies = if parsed.salt == shared.salt {

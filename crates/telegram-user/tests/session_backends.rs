@@ -14,16 +14,14 @@ use crm_core::secrets::{SecretBox, Sensitive};
 use crm_store::Store;
 use crm_store::connect::PoolSettings;
 use crm_store::repo::personal::{NewPersonal, StoredSessions};
-use crm_testkit::{TestDatabase, on_every_backend};
+use crm_telegram_user::{DbSession, GatewaySettings, GrammersGateway};
+use crm_testkit_db::{TestDatabase, on_every_backend};
 use grammers_session::Session as _;
 use grammers_session::types::{
     ChannelKind, ChannelState, PeerAuth, PeerId, PeerInfo, UpdateState, UpdatesState,
 };
 use grammers_session::updates::MessageBoxes;
 use grammers_tl_types as tl;
-
-use crate::gateway::{GatewaySettings, GrammersGateway};
-use crate::session::DbSession;
 
 const SECRET_KEY: &str = "telegram-user-session-test-key";
 const PHONE: &str = "+491701234567";

@@ -1,5 +1,8 @@
-//! The Bot API update mapping against real updates written by third parties (the shared corpus next to the
-//! repository, present in CI): every file maps, and each one to what it must become.
+//! The Bot API update mapping of `crm-telegram-bot` against real updates written by third parties (the shared
+//! corpus next to the repository, present in CI): every file maps, and each one to what it must become.
+//!
+//! It lives with the corpus rather than in `crates/telegram-bot/tests`: this crate depends on `crm`, which
+//! depends on `crm-telegram-bot`, so a dev-dependency of `crm-telegram-bot` on it would be a cycle.
 
 // Expectations are plain data checked with asserts; unwrap failing loudly is the point here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -1,9 +1,12 @@
 //! A fresh, empty database for each test: a temporary SQLite file, or a new database on the MySQL/MariaDB or
-//! PostgreSQL server named by `CRM_TEST_MYSQL_URL` / `CRM_TEST_POSTGRES_URL`.
+//! PostgreSQL server named by `CRM_TEST_MYSQL_URL` / `CRM_TEST_POSTGRES_URL`, dropped again when the story
+//! passes.
 
 use std::future::Future;
 
 use sea_orm::{ConnectionTrait, Database};
+
+use crate::requirement::{self, Requirement};
 
 /// Which backend a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,12 +20,12 @@ pub enum TestBackend {
 }
 
 impl TestBackend {
-    /// The variable naming the server, if this backend needs one.
-    pub fn url_variable(self) -> Option<&'static str> {
+    /// What this backend needs configured, if it needs a server.
+    pub fn requirement(self) -> Option<Requirement> {
         match self {
             TestBackend::Sqlite => None,
-            TestBackend::MySql => Some("CRM_TEST_MYSQL_URL"),
-            TestBackend::Postgres => Some("CRM_TEST_POSTGRES_URL"),
+            TestBackend::MySql => Some(requirement::MYSQL),
+            TestBackend::Postgres => Some(requirement::POSTGRES),
         }
     }
 }
@@ -39,31 +42,20 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// A store of its own on this database, with the test apps' `SECRET_KEY` (for assertions beside running
-    /// instances).
-    pub async fn store(&self) -> crm_store::Store {
-        crm_store::Store::connect(
-            &self.url,
-            &crm_store::connect::PoolSettings::default(),
-            crm_core::secrets::SecretBox::new(crate::app::SECRET_KEY, &[]),
-        )
-        .await
-        .expect("the test database opens")
-    }
-
-    /// Creates the database; `Ok(None)` when the backend's server variable is not set.
-    pub async fn create(backend: TestBackend) -> anyhow::Result<Option<Self>> {
+    /// Creates the database. A server backend whose variable is not set is an error naming the variable: a
+    /// test that cannot get its database fails, it never passes without having run.
+    pub async fn create(backend: TestBackend) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("crm-test-").tempdir()?;
-        let url = match backend.url_variable() {
+        let url = match backend.requirement() {
             None => format!("sqlite://{}?mode=rwc", dir.path().join("crm.sqlite3").display()),
-            Some(variable) => {
-                let Ok(server_url) = std::env::var(variable) else {
-                    return Ok(None);
-                };
+            Some(need) => {
+                let server_url = need.value().ok_or_else(|| {
+                    anyhow::anyhow!("set {} to run this story on {backend:?}", need.variable)
+                })?;
                 create_server_database(&server_url).await?
             }
         };
-        Ok(Some(Self { url, backend, dir }))
+        Ok(Self { url, backend, dir })
     }
 }
 
@@ -84,32 +76,33 @@ async fn create_server_database(server_url: &str) -> anyhow::Result<String> {
     Ok(url.to_string())
 }
 
-/// Runs `story` on a fresh database of `backend`, or notes the skip when its server is not configured.
+/// Runs `story` on a fresh database of `backend`, and drops that database when the story passed.
+///
+/// Stories for a server backend are declared so that they are reported as ignored when its variable was not
+/// set at build time ([`crate::on_every_backend!`]); one that runs anyway without its variable (with
+/// `--ignored`) fails here, naming the variable, and so does any story under `CI=true`.
 pub async fn run_story<F, Fut>(backend: TestBackend, story: F)
 where
     F: FnOnce(TestDatabase) -> Fut,
     Fut: Future<Output = ()>,
 {
-    match TestDatabase::create(backend).await {
-        Ok(Some(database)) => {
-            let url = database.url.clone();
-            story(database).await;
-            // Only a passing story gets here; a failed one leaves its database for inspection.
-            drop_server_database(backend, &url).await;
-        }
-        Ok(None) => eprintln!(
-            "skipped on {backend:?}: set {} to run this story there",
-            backend.url_variable().unwrap_or_default()
-        ),
-        Err(error) => panic!("test database for {backend:?} could not be created: {error:#}"),
+    if let Some(need) = backend.requirement() {
+        need.require();
     }
+    let database = TestDatabase::create(backend)
+        .await
+        .unwrap_or_else(|error| panic!("test database for {backend:?} could not be created: {error:#}"));
+    let url = database.url.clone();
+    story(database).await;
+    // Only a passing story gets here; a failed one leaves its database for inspection.
+    drop_server_database(backend, &url).await;
 }
 
 async fn drop_server_database(backend: TestBackend, url: &str) {
-    let Some(variable) = backend.url_variable() else {
+    let Some(need) = backend.requirement() else {
         return;
     };
-    let (Ok(server_url), Ok(parsed)) = (std::env::var(variable), url::Url::parse(url)) else {
+    let (Some(server_url), Ok(parsed)) = (need.value(), url::Url::parse(url)) else {
         return;
     };
     let name = parsed.path().trim_start_matches('/').to_owned();
