@@ -73,8 +73,8 @@ mod tests {
         let value: Value = Db(AccountType::Personal).into();
         assert_eq!(value, Value::String(Some("personal".into())));
         assert_eq!(
-            <Db<AccountType> as ValueType>::try_from(value),
-            Ok(Db(AccountType::Personal))
+            <Db<AccountType> as ValueType>::try_from(value).ok(),
+            Some(Db(AccountType::Personal))
         );
         assert!(<Db<AccountType> as ValueType>::try_from(Value::String(Some("robot".into()))).is_err());
     }

@@ -196,7 +196,9 @@ async fn a_session_survives_the_database_and_is_stored_sealed(database: TestData
     assert_eq!(MessageBoxes::load(updates.clone()).session_state(), updates);
 
     // The column holds sealed bytes only; opened with the store's key they are the session.
-    let sealed = crm_store::repo::accounts::find(&store, account.id)
+    use sea_orm::EntityTrait;
+    let sealed = crm_store::entity::accounts::Entity::find_by_id(account.id.0)
+        .one(store.db())
         .await
         .unwrap()
         .unwrap()

@@ -8,11 +8,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crm_core::ids::{AccountId, PeerId, TelegramMessageId};
 use crm_core::inbound::InboundEvent;
 use crm_core::message::{Direction, MessageType};
-use crm_core::outbound::{OutgoingMedia, OutgoingMessage, SendError};
+use crm_core::outbound::{OutgoingMedia, OutgoingMessage, SendError, SentMessage};
 use crm_core::personal::{
-    AccountHandle, AppCredentials, BoxFuture, CollectScope, Connection, LoginOutcome, PersonalUpdate,
+    AccountHandle, AppCredentials, BoxFuture, CollectScope, Connection, LoginOutcome,
     QrProgress, QrToken, ReceivedUpdate, SessionVault, UserError, UserGateway,
 };
 use crm_core::secrets::Sensitive;
@@ -22,24 +23,30 @@ use grammers_session::Session as _;
 
 const OWNER: i64 = 1001;
 const CUSTOMER: i64 = 2002;
+const CUSTOMER_PEER: PeerId = PeerId(CUSTOMER);
+
+/// A message id of the test peer as the core types it.
+fn tg(id: i32) -> TelegramMessageId {
+    TelegramMessageId(i64::from(id))
+}
 const PHONE: &str = "+15550001";
 const WAIT: Duration = Duration::from_secs(20);
 
 /// The session vault, in memory.
 #[derive(Default)]
-struct MemoryVault(Mutex<HashMap<i64, Vec<u8>>>);
+struct MemoryVault(Mutex<HashMap<AccountId, Vec<u8>>>);
 
 impl SessionVault for MemoryVault {
-    fn load(&self, account_id: i64) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
+    fn load(&self, account_id: AccountId) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
         Box::pin(async move { Ok(self.0.lock().unwrap().get(&account_id).cloned()) })
     }
-    fn save(&self, account_id: i64, session: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
+    fn save(&self, account_id: AccountId, session: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             self.0.lock().unwrap().insert(account_id, session);
             Ok(())
         })
     }
-    fn clear(&self, account_id: i64) -> BoxFuture<'_, Result<(), String>> {
+    fn clear(&self, account_id: AccountId) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             self.0.lock().unwrap().remove(&account_id);
             Ok(())
@@ -49,7 +56,7 @@ impl SessionVault for MemoryVault {
 
 fn account() -> AccountHandle {
     AccountHandle {
-        account_id: 7,
+        account_id: AccountId(7),
         phone_number: PHONE.into(),
         credentials: AppCredentials {
             api_id: 12345,
@@ -108,7 +115,7 @@ async fn next(connection: &dyn Connection) -> ReceivedUpdate {
 async fn next_message(connection: &dyn Connection) -> (crm_core::inbound::InboundMessage, ReceivedUpdate) {
     loop {
         let received = next(connection).await;
-        if let PersonalUpdate::Inbound(InboundEvent::NewMessage(message)) = &received.update {
+        if let InboundEvent::NewMessage(message) = &received.event {
             return (message.clone(), received);
         }
         if let Some(checkpoint) = received.checkpoint {
@@ -117,7 +124,7 @@ async fn next_message(connection: &dyn Connection) -> (crm_core::inbound::Inboun
     }
 }
 
-fn text(peer_id: i64, text: &str) -> OutgoingMessage {
+fn text(peer_id: PeerId, text: &str) -> OutgoingMessage {
     OutgoingMessage {
         peer_id,
         text: Some(text.to_owned()),
@@ -248,13 +255,13 @@ async fn a_pushed_customer_message_arrives_as_a_new_message() {
     // ...this one is pushed on the socket.
     let id = peer.customer_writes(OWNER, CUSTOMER, "hello from Carl");
     let received = next(connection.as_ref()).await;
-    let PersonalUpdate::Inbound(InboundEvent::NewMessage(message)) = &received.update else {
+    let InboundEvent::NewMessage(message) = &received.event else {
         panic!("{received:?}");
     };
-    assert_eq!(message.chat.peer_id, CUSTOMER);
+    assert_eq!(message.chat.peer_id, CUSTOMER_PEER);
     assert_eq!(message.chat.first_name.as_deref(), Some("Carl"));
     assert_eq!(message.direction, Direction::Inbound);
-    assert_eq!(message.telegram_message_id, i64::from(id));
+    assert_eq!(message.telegram_message_id, tg(id));
     assert_eq!(message.text.as_deref(), Some("hello from Carl"));
     assert!(received.checkpoint.is_some());
     assert_eq!(
@@ -275,24 +282,22 @@ async fn the_same_random_id_sent_twice_creates_one_message() {
     peer.customer_writes(OWNER, CUSTOMER, "hi");
     next_message(connection.as_ref()).await;
 
-    let first = connection.send(text(CUSTOMER, "once"), 424_242).await.unwrap();
+    let first = connection.send(text(CUSTOMER_PEER, "once"), 424_242).await.unwrap();
     // Telegram answers a repeat with what the first call produced.
-    let second = connection.send(text(CUSTOMER, "once"), 424_242).await.unwrap();
+    let second = connection.send(text(CUSTOMER_PEER, "once"), 424_242).await.unwrap();
     let sent = peer.sent();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].random_id, 424_242);
     assert_eq!(sent[0].text, "once");
-    assert_eq!(i64::from(sent[0].message_id), first.telegram_message_id);
+    assert_eq!(Some(tg(sent[0].message_id)), first.telegram_message_id);
     assert_eq!(second.telegram_message_id, first.telegram_message_id);
 
-    // While the first call is still in progress Telegram says RANDOM_ID_DUPLICATE: worth a retry, which then
-    // gets the first answer.
+    // While the first call is still in progress Telegram says RANDOM_ID_DUPLICATE: it has the message, so the
+    // send counts as done (without an id: the first call's answer carries it), never as a failure to repeat.
     peer.duplicate_in_progress_on_next_repeat();
-    let busy = connection.send(text(CUSTOMER, "once"), 424_242).await;
-    assert!(matches!(busy, Err(SendError::Transient(_))), "{busy:?}");
-    let retried = connection.send(text(CUSTOMER, "once"), 424_242).await.unwrap();
-    assert_eq!(retried.telegram_message_id, first.telegram_message_id);
-    assert_eq!(peer.sent().len(), 1);
+    let busy = connection.send(text(CUSTOMER_PEER, "once"), 424_242).await;
+    assert!(matches!(busy, Ok(SentMessage { telegram_message_id: None, .. })), "{busy:?}");
+    assert_eq!(peer.sent().len(), 1, "still one message at the peer");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -337,7 +342,7 @@ async fn a_message_pushed_while_disconnected_arrives_after_reconnecting() {
     let connection = connected(&gateway).await;
     let (message, _) = next_message(connection.as_ref()).await;
     assert_eq!(message.text.as_deref(), Some("while you were away"));
-    assert_eq!(message.telegram_message_id, i64::from(missed));
+    assert_eq!(message.telegram_message_id, tg(missed));
     assert!(peer.calls().iter().any(|call| call == "updates.getDifference"));
     assert_eq!(peer.duplicate_connections(), 0);
 }
@@ -353,13 +358,13 @@ async fn flood_wait_on_send_is_retry_after() {
 
     // A long wait reaches the caller like a short one (see `a_short_flood_wait_reaches_the_caller_at_once`).
     peer.flood_next_send(120);
-    let result = connection.send(text(CUSTOMER, "too fast"), 1).await;
+    let result = connection.send(text(CUSTOMER_PEER, "too fast"), 1).await;
     assert!(
         matches!(result, Err(SendError::RetryAfter(wait, _)) if wait == Duration::from_secs(120)),
         "{result:?}"
     );
     assert!(peer.sent().is_empty());
-    connection.send(text(CUSTOMER, "later"), 1).await.unwrap();
+    connection.send(text(CUSTOMER_PEER, "later"), 1).await.unwrap();
     assert_eq!(peer.sent().len(), 1);
 }
 
@@ -432,10 +437,10 @@ async fn a_pushed_photo_downloads() {
         },
     );
     let (message, _) = next_message(connection.as_ref()).await;
-    assert_eq!(message.telegram_message_id, i64::from(id));
+    assert_eq!(message.telegram_message_id, tg(id));
     assert!(message.media.is_some(), "{message:?}");
     let file = connection
-        .download(CUSTOMER, i64::from(id), 10_000_000)
+        .download(CUSTOMER_PEER, tg(id), 10_000_000)
         .await
         .unwrap();
     assert_eq!(file.bytes, photo);
@@ -443,12 +448,12 @@ async fn a_pushed_photo_downloads() {
     // File references expire; the adapter fetches the message again before downloading.
     peer.rotate_file_references();
     let again = connection
-        .download(CUSTOMER, i64::from(id), 10_000_000)
+        .download(CUSTOMER_PEER, tg(id), 10_000_000)
         .await
         .unwrap();
     assert_eq!(again.bytes, photo);
     // A file over the limit is refused with its size.
-    let refused = connection.download(CUSTOMER, i64::from(id), 1000).await;
+    let refused = connection.download(CUSTOMER_PEER, tg(id), 1000).await;
     assert!(
         matches!(refused, Err(UserError::PeerUnavailable(_))),
         "{refused:?}"
@@ -456,12 +461,12 @@ async fn a_pushed_photo_downloads() {
 }
 
 /// The next update of any kind, checkpointed.
-async fn next_update(connection: &dyn Connection) -> PersonalUpdate {
+async fn next_update(connection: &dyn Connection) -> InboundEvent {
     let received = next(connection).await;
     if let Some(checkpoint) = received.checkpoint.clone() {
         connection.checkpoint(checkpoint).await.unwrap();
     }
-    received.update
+    received.event
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -479,13 +484,13 @@ async fn outgoing_edits_deletions_read_receipts_media_and_groups_are_mapped() {
     let ours = peer.owner_writes_elsewhere(OWNER, CUSTOMER, "sent from my phone");
     let (message, _) = next_message(connection.as_ref()).await;
     assert_eq!(message.direction, Direction::Outbound);
-    assert_eq!(message.chat.peer_id, CUSTOMER);
-    assert_eq!(message.telegram_message_id, i64::from(ours));
+    assert_eq!(message.chat.peer_id, CUSTOMER_PEER);
+    assert_eq!(message.telegram_message_id, tg(ours));
 
     peer.edit(OWNER, ours, "sent from my phone (edited)");
     match next_update(connection.as_ref()).await {
-        PersonalUpdate::Inbound(InboundEvent::EditedMessage(edited)) => {
-            assert_eq!(edited.telegram_message_id, i64::from(ours));
+        InboundEvent::EditedMessage(edited) => {
+            assert_eq!(edited.telegram_message_id, tg(ours));
             assert_eq!(edited.text.as_deref(), Some("sent from my phone (edited)"));
         }
         other => panic!("{other:?}"),
@@ -494,25 +499,25 @@ async fn outgoing_edits_deletions_read_receipts_media_and_groups_are_mapped() {
     peer.read_outbox(OWNER, CUSTOMER, ours);
     assert_eq!(
         next_update(connection.as_ref()).await,
-        PersonalUpdate::ReadOutbox {
-            peer_id: CUSTOMER,
-            max_id: i64::from(ours)
+        InboundEvent::ReadByPeer {
+            peer_id: CUSTOMER_PEER,
+            max_id: tg(ours)
         }
     );
 
     peer.delete(OWNER, &[ours]);
     assert_eq!(
         next_update(connection.as_ref()).await,
-        PersonalUpdate::Deleted {
+        InboundEvent::Deleted {
             peer_id: None,
-            telegram_message_ids: vec![i64::from(ours)]
+            telegram_message_ids: vec![tg(ours)]
         }
     );
 
     let in_group = peer.group_message(OWNER, 555, CUSTOMER, "hello group");
     let (message, _) = next_message(connection.as_ref()).await;
-    assert_eq!(message.chat.peer_id, -555);
-    assert_eq!(message.telegram_message_id, i64::from(in_group));
+    assert_eq!(message.chat.peer_id, PeerId(-555));
+    assert_eq!(message.telegram_message_id, tg(in_group));
     assert_eq!(message.text.as_deref(), Some("hello group"));
 
     for (kind, expected, name, mime) in [
@@ -533,10 +538,10 @@ async fn outgoing_edits_deletions_read_receipts_media_and_groups_are_mapped() {
         };
         let id = peer.customer_sends_media(OWNER, CUSTOMER, media);
         let (message, _) = next_message(connection.as_ref()).await;
-        assert_eq!(message.telegram_message_id, i64::from(id));
+        assert_eq!(message.telegram_message_id, tg(id));
         assert_eq!(message.message_type, expected, "{message:?}");
         let file = connection
-            .download(CUSTOMER, i64::from(id), 1_000_000)
+            .download(CUSTOMER_PEER, tg(id), 1_000_000)
             .await
             .unwrap();
         assert_eq!(file.bytes, vec![7; 1000]);
@@ -552,7 +557,7 @@ async fn read_marks_media_sends_and_history_reach_the_peer() {
     let first = peer.customer_writes(OWNER, CUSTOMER, "one");
     next_message(connection.as_ref()).await;
 
-    connection.mark_read(CUSTOMER, i64::from(first)).await.unwrap();
+    connection.mark_read(CUSTOMER_PEER, tg(first)).await.unwrap();
     assert_eq!(
         peer.reads(),
         vec![crm_testkit::mtproto::ReadMark {
@@ -563,7 +568,7 @@ async fn read_marks_media_sends_and_history_reach_the_peer() {
 
     let bytes: Vec<u8> = (0..700_000u32).map(|i| (i % 253) as u8).collect();
     let message = OutgoingMessage {
-        peer_id: CUSTOMER,
+        peer_id: CUSTOMER_PEER,
         text: Some("the contract".into()),
         reply_to_telegram_id: None,
         media: Some(OutgoingMedia {
@@ -576,7 +581,7 @@ async fn read_marks_media_sends_and_history_reach_the_peer() {
     let sent = connection.send(message, 99).await.unwrap();
     let at_peer = peer.sent();
     assert_eq!(at_peer.len(), 1);
-    assert_eq!(i64::from(at_peer[0].message_id), sent.telegram_message_id);
+    assert_eq!(Some(tg(at_peer[0].message_id)), sent.telegram_message_id);
     assert_eq!(at_peer[0].text, "the contract");
     assert_eq!(at_peer[0].media.as_deref(), Some(bytes.as_slice()));
 
@@ -590,14 +595,14 @@ async fn read_marks_media_sends_and_history_reach_the_peer() {
         )
         .await
         .unwrap();
-    let ids: Vec<i64> = history
+    let ids: Vec<Option<TelegramMessageId>> = history
         .iter()
         .filter_map(|event| match event {
-            InboundEvent::NewMessage(message) => Some(message.telegram_message_id),
+            InboundEvent::NewMessage(message) => Some(Some(message.telegram_message_id)),
             _ => None,
         })
         .collect();
-    assert_eq!(ids, vec![i64::from(first), sent.telegram_message_id]);
+    assert_eq!(ids, vec![Some(tg(first)), sent.telegram_message_id]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -633,7 +638,7 @@ async fn a_stalled_peer_loses_nothing_once_the_connection_is_rebuilt() {
     let (second, _) = next_message(connection.as_ref()).await;
     assert_eq!(
         (first.telegram_message_id, second.telegram_message_id),
-        (i64::from(a), i64::from(b))
+        (tg(a), tg(b))
     );
     assert_eq!(peer.duplicate_connections(), 0);
 }
@@ -662,7 +667,7 @@ async fn a_send_whose_answer_is_lost_is_not_posted_twice() {
     next_message(connection.as_ref()).await;
 
     peer.cut_after_next_send();
-    let result = tokio::time::timeout(WAIT, connection.send(text(CUSTOMER, "did it go?"), 77))
+    let result = tokio::time::timeout(WAIT, connection.send(text(CUSTOMER_PEER, "did it go?"), 77))
         .await
         .expect("the send ends");
     // grammers retries the call once on a new connection after the I/O error (the adapter's retry policy keeps
@@ -671,7 +676,7 @@ async fn a_send_whose_answer_is_lost_is_not_posted_twice() {
     let sent = result.unwrap();
     let at_peer = peer.sent();
     assert_eq!(at_peer.len(), 1);
-    assert_eq!(i64::from(at_peer[0].message_id), sent.telegram_message_id);
+    assert_eq!(Some(tg(at_peer[0].message_id)), sent.telegram_message_id);
     let sends = peer
         .calls()
         .iter()
@@ -768,10 +773,10 @@ async fn a_short_message_from_a_known_sender_arrives() {
 
     let id = peer.customer_writes_short(OWNER, CUSTOMER, "short");
     let (message, _) = next_message(connection.as_ref()).await;
-    assert_eq!(message.telegram_message_id, i64::from(id));
-    assert_eq!(message.chat.peer_id, CUSTOMER);
+    assert_eq!(message.telegram_message_id, tg(id));
+    assert_eq!(message.chat.peer_id, CUSTOMER_PEER);
     assert_eq!(message.text.as_deref(), Some("short"));
-    connection.send(text(CUSTOMER, "answer"), 8).await.unwrap();
+    connection.send(text(CUSTOMER_PEER, "answer"), 8).await.unwrap();
 }
 
 /// Telegram sends most private text messages as `updateShortMessage`, without the sender's user. A first
@@ -802,25 +807,25 @@ async fn a_short_message_from_a_new_sender_can_be_answered() {
 
     let id = peer.customer_writes_short(OWNER, CUSTOMER, "first contact");
     let (message, _) = next_message(connection.as_ref()).await;
-    assert_eq!(message.telegram_message_id, i64::from(id));
-    assert_eq!(message.chat.peer_id, CUSTOMER);
+    assert_eq!(message.telegram_message_id, tg(id));
+    assert_eq!(message.chat.peer_id, CUSTOMER_PEER);
     assert_eq!(message.chat.first_name.as_deref(), Some("Carl"));
     assert_eq!(message.text.as_deref(), Some("first contact"));
     assert_eq!(fetches(&peer), 1);
 
-    let reply = connection.send(text(CUSTOMER, "welcome"), 5).await.unwrap();
+    let reply = connection.send(text(CUSTOMER_PEER, "welcome"), 5).await.unwrap();
     let sent = peer.sent();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].text, "welcome");
-    assert_eq!(i64::from(sent[0].message_id), reply.telegram_message_id);
+    assert_eq!(Some(tg(sent[0].message_id)), reply.telegram_message_id);
 
     // The customer is known now: their next short message is not fetched again (the reply itself comes back as
     // an outgoing message first).
     let thanks = peer.customer_writes_short(OWNER, CUSTOMER, "thanks");
     loop {
         let (message, _) = next_message(connection.as_ref()).await;
-        if message.telegram_message_id == i64::from(thanks) {
-            assert_eq!(message.chat.peer_id, CUSTOMER);
+        if message.telegram_message_id == tg(thanks) {
+            assert_eq!(message.chat.peer_id, CUSTOMER_PEER);
             break;
         }
         assert_eq!(message.direction, Direction::Outbound, "{message:?}");
@@ -842,7 +847,7 @@ async fn a_phone_number_of_another_data_centre_is_followed() {
     );
     peer.migrate_phone_to(4);
     let sent = gateway.send_code(&account()).await.unwrap();
-    let stored: serde_json::Value = serde_json::from_slice(&vault.0.lock().unwrap()[&7]).unwrap();
+    let stored: serde_json::Value = serde_json::from_slice(&vault.0.lock().unwrap()[&AccountId(7)]).unwrap();
     assert_eq!(stored["home_dc"], 4, "{stored}");
     let code = peer.login_code().unwrap();
     let outcome = gateway
@@ -870,7 +875,7 @@ async fn a_short_flood_wait_reaches_the_caller_at_once() {
     next_message(connection.as_ref()).await;
     peer.flood_next_send(42);
     let started = std::time::Instant::now();
-    let result = connection.send(text(CUSTOMER, "x"), 3).await;
+    let result = connection.send(text(CUSTOMER_PEER, "x"), 3).await;
     assert!(
         matches!(result, Err(SendError::RetryAfter(wait, _)) if wait == Duration::from_secs(42)),
         "{result:?}"
@@ -887,6 +892,6 @@ async fn a_short_flood_wait_reaches_the_caller_at_once() {
         .filter(|call| *call == "messages.sendMessage")
         .count();
     assert_eq!(sends, 1, "not retried inside the call");
-    connection.send(text(CUSTOMER, "x"), 3).await.unwrap();
+    connection.send(text(CUSTOMER_PEER, "x"), 3).await.unwrap();
     assert_eq!(peer.sent().len(), 1);
 }

@@ -300,8 +300,9 @@ impl Receive {
         stored.caption.clone_from(&edit.caption);
         stored.edited_at = Some(edit.edited_at.unwrap_or(self.now));
         stored.metadata.entities.clone_from(&edit.metadata.entities);
-        if edit.metadata.raw.is_some() {
-            stored.metadata.raw.clone_from(&edit.metadata.raw);
+        // The message as first received stays in `raw`; the edited version is kept beside it.
+        if let Some(raw) = &edit.metadata.raw {
+            stored.metadata.extra.insert("edited_raw".into(), raw.clone());
         }
         stored.updated_at = self.now;
         tx.update_message(&stored).await?;

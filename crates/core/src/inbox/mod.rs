@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 pub use assignment::Assignment;
 pub use counters::IntakeCounters;
-pub use delivery::{Courier, CourierSettings, Delivered, Downloaded};
+pub use delivery::{Courier, CourierSettings, Delivered, Downloaded, UNCONFIRMED};
 pub use intake::{Arrival, Intake, Outcome};
 pub use outbox::{Reply, SendTarget};
 

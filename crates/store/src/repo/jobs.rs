@@ -262,6 +262,10 @@ pub struct JobState {
     pub run_at: DateTime<Utc>,
     /// Reason of the last failure.
     pub last_error: Option<String>,
+    /// The claim holding it while it runs.
+    pub locked_by: Option<String>,
+    /// Until when that claim holds.
+    pub locked_until: Option<DateTime<Utc>>,
 }
 
 impl From<jobs::Model> for JobState {
@@ -275,6 +279,8 @@ impl From<jobs::Model> for JobState {
             max_attempts: row.max_attempts,
             run_at: row.run_at,
             last_error: row.last_error,
+            locked_by: row.locked_by,
+            locked_until: row.locked_until,
         }
     }
 }

@@ -2,13 +2,16 @@
 //! messages per (chat, Telegram id) while unknown ids may repeat, one active assignment per chat.
 
 use chrono::Utc;
+use crm_core::account::Account;
+use crm_core::chat::ChatType;
+use crm_core::ids::AccountId;
+use crm_core::message::{Direction, MessageStatus, MessageType};
 use crm_core::user::Role;
-use crm_store::Store;
-use crm_store::StoreError;
-use crm_store::entity::{accounts, chat_assignments, chats, messages};
+use crm_store::entity::{chat_assignments, chats, messages};
+use crm_store::{Db, Store, StoreError};
 use crm_store::repo::users::{self, NewUser};
 use crm_testkit_db::{TestDatabase, on_every_backend};
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 
 use crate::support::migrated_store;
@@ -21,19 +24,21 @@ on_every_backend!(
     text_round_trips_with_emoji_and_timestamps_keep_utc,
 );
 
-async fn bot(store: &Store, name: &str, token: &str) -> accounts::Model {
+async fn bot(store: &Store, name: &str, token: &str) -> Account {
     crate::support::bot_account(store, name, Some(token)).await
 }
 
-async fn chat(store: &Store, account_id: i64, peer_id: i64) -> Result<chats::Model, StoreError> {
+async fn chat(store: &Store, account_id: AccountId, peer_id: i64) -> Result<chats::Model, StoreError> {
     let now = Utc::now();
     chats::ActiveModel {
-        account_id: Set(account_id),
+        account_id: Set(account_id.0),
         peer_id: Set(peer_id),
-        chat_type: Set("private".into()),
+        chat_type: Set(Db(ChatType::Private)),
         unread_count: Set(0),
         message_count: Set(0),
         is_blocked: Set(false),
+        last_message_outgoing: Set(false),
+        has_orphan_replies: Set(false),
         metadata: Set(json!({})),
         created_at: Set(now),
         updated_at: Set(now),
@@ -54,10 +59,10 @@ async fn message(
     messages::ActiveModel {
         chat_id: Set(chat_id),
         telegram_message_id: Set(telegram_id),
-        direction: Set("in".into()),
-        message_type: Set("text".into()),
+        direction: Set(Db(Direction::Inbound)),
+        message_type: Set(Db(MessageType::Text)),
         text: Set(Some(text.into())),
-        status: Set("received".into()),
+        status: Set(Db(MessageStatus::Received)),
         telegram_date: Set(now),
         is_deleted: Set(false),
         metadata: Set(json!({"raw": {"text": text}})),
@@ -148,14 +153,21 @@ async fn a_chat_has_at_most_one_active_assignment(database: TestDatabase) {
         .unwrap();
         operators.push(user.id);
     }
-    let assign = |user_id: i64, active: bool| chat_assignments::ActiveModel {
+    let assign = |user_id: crm_core::ids::UserId, active: bool| chat_assignments::ActiveModel {
         chat_id: Set(the_chat.id),
-        user_id: Set(user_id),
+        user_id: Set(user_id.0),
         active_chat_id: Set(active.then_some(the_chat.id)),
         assigned_at: Set(Utc::now()),
         ..Default::default()
     };
     assign(operators[0], true).insert(store.db()).await.unwrap();
+    // The holder is kept on the chat too (the use cases write both in one transaction).
+    chats::Entity::update_many()
+        .col_expr(chats::Column::AssignedUserId, sea_orm::sea_query::Expr::value(operators[0].0))
+        .filter(chats::Column::Id.eq(the_chat.id))
+        .exec(store.db())
+        .await
+        .unwrap();
     let second = assign(operators[1], true)
         .insert(store.db())
         .await

@@ -40,7 +40,7 @@ async fn secrets_are_sealed_at_rest_and_open_only_with_the_key(database: TestDat
     .await
     .unwrap();
 
-    let row = accounts::Entity::find_by_id(created.id)
+    let row = accounts::Entity::find_by_id(created.id.0)
         .one(store.db())
         .await
         .unwrap()
@@ -52,7 +52,7 @@ async fn secrets_are_sealed_at_rest_and_open_only_with_the_key(database: TestDat
             "{secret} stored in clear: {everything_stored}"
         );
     }
-    let opened = account_repo::open_secrets(&store, &row).unwrap();
+    let opened = account_repo::secrets(&store, created.id).await.unwrap();
     assert_eq!(opened.bot_token, Some(Sensitive(BOT_TOKEN.into())));
     assert_eq!(opened.api_hash, Some(Sensitive(API_HASH.into())));
     assert_eq!(opened.session, Some(Sensitive(SESSION.into())));
@@ -80,7 +80,7 @@ async fn secrets_are_sealed_at_rest_and_open_only_with_the_key(database: TestDat
     .await
     .unwrap();
     assert!(matches!(
-        account_repo::open_secrets(&other, &row),
+        account_repo::secrets(&other, created.id).await,
         Err(StoreError::Secret(_))
     ));
     let rotated = Store::connect(
@@ -91,7 +91,7 @@ async fn secrets_are_sealed_at_rest_and_open_only_with_the_key(database: TestDat
     .await
     .unwrap();
     assert_eq!(
-        account_repo::open_secrets(&rotated, &row).unwrap().session,
+        account_repo::secrets(&rotated, created.id).await.unwrap().session,
         Some(Sensitive(SESSION.into()))
     );
 
@@ -133,5 +133,11 @@ async fn bots_are_found_by_token_through_the_keyed_hash(database: TestDatabase) 
             .unwrap()
             .is_none()
     );
-    assert_ne!(found.bot_token_lookup.as_deref(), Some(BOT_TOKEN));
+    let row = accounts::Entity::find_by_id(found.id.0)
+        .one(store.db())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.bot_token_lookup.is_some());
+    assert_ne!(row.bot_token_lookup.as_deref(), Some(BOT_TOKEN));
 }
