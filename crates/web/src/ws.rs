@@ -2,6 +2,10 @@
 //! UI's `crm_session` cookie), it sends the chats the user may see, then every event about them, numbered by
 //! `event_id`. Clients send `ping`, `get_chat_messages`, `mark_as_read` and `resume`. Each connection has a
 //! bounded queue: a client that falls behind is closed (code 4008) and can `resume`; it never slows anyone else.
+//!
+//! A connection delivers each event it may show once, in the log's order. Reconnecting with
+//! `?since_event_id=N` replays what came after `N` before any live event, so nothing is missed, repeated or
+//! reordered; an in-band `resume` replays only what this connection has not delivered live.
 
 use std::collections::HashSet;
 
@@ -42,11 +46,13 @@ const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 /// Most events one `resume` replays.
 const MAX_REPLAY: u32 = 10_000;
 
-/// `?token=` for clients that cannot set headers.
+/// `?token=` for clients that cannot set headers, and `?since_event_id=` for a client reconnecting.
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
     /// An API token.
     pub token: Option<String>,
+    /// The last event the client has: what followed it is replayed before live events.
+    pub since_event_id: Option<i64>,
 }
 
 fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
@@ -125,7 +131,8 @@ pub async fn upgrade(
         Some(protocol) => upgrade.protocols([protocol]),
         None => upgrade,
     };
-    upgrade.on_upgrade(move |socket| session(state, user, socket))
+    let since = query.since_event_id;
+    upgrade.on_upgrade(move |socket| session(state, user, since, socket))
 }
 
 /// One connected user.
@@ -134,6 +141,8 @@ struct Session {
     user: User,
     admin: bool,
     visible: HashSet<i64>,
+    /// Events up to this number were in the log when the connection subscribed; later ones come live.
+    watermark: i64,
     last_event_id: i64,
     out: mpsc::Sender<Message>,
     close: Option<oneshot::Sender<CloseFrame>>,
@@ -188,8 +197,11 @@ impl Session {
         if self.admin {
             return;
         }
-        if let Ok(held) = chat_repo::held_by(&self.state.store, self.user.id).await {
-            self.visible = held.into_iter().map(|id| id.0).collect();
+        // As of the last event this connection delivered (its start, at first): the events after it move the
+        // set on, each in its turn.
+        let as_of = EventSeq(self.last_event_id);
+        if let Ok(held) = chat_repo::held_as_of(&self.state.store, self.user.id, as_of).await {
+            self.visible = held;
         }
     }
 
@@ -357,23 +369,41 @@ impl Session {
         let Some(since) = request.get("since_event_id").and_then(Value::as_i64) else {
             return self.error("invalid_field", "since_event_id (a number) is required");
         };
+        self.replay_since(since).await
+    }
+
+    /// Sends the events after `since` that this connection has not delivered live (those up to its watermark),
+    /// then `resumed`; `resync_required` when they are no longer all in the log.
+    async fn replay_since(&mut self, since: i64) -> bool {
         let store = self.state.store.clone();
         let oldest = store.first_seq().await.ok().flatten();
         let newest = store.last_seq().await.map(|seq| seq.0).unwrap_or(0);
-        let gap_too_old = oldest.is_some_and(|oldest| since + 1 < oldest.0);
+        // Every event after `since` must still be in the log; an empty log after numbers were given keeps none.
+        let gap_too_old = match oldest {
+            Some(oldest) => since + 1 < oldest.0,
+            None => since < newest,
+        };
         if gap_too_old || since > newest {
             return self.send(json!({ "type": "resync_required", "last_event_id": newest }));
         }
-        let Ok(missed) = store.read_after(EventSeq(since), MAX_REPLAY).await else {
-            return self.error("unavailable", "events cannot be loaded now");
+        let missed = if since < self.watermark {
+            let Ok(missed) = store.read_after(EventSeq(since), MAX_REPLAY).await else {
+                return self.error("unavailable", "events cannot be loaded now");
+            };
+            if missed.len() == MAX_REPLAY as usize && missed.last().is_some_and(|e| e.seq.0 < self.watermark)
+            {
+                return self.send(json!({ "type": "resync_required", "last_event_id": newest }));
+            }
+            missed
+        } else {
+            Vec::new()
         };
-        if missed.len() == MAX_REPLAY as usize {
-            return self.send(json!({ "type": "resync_required", "last_event_id": newest }));
-        }
+        let delivered = self.last_event_id;
         self.last_event_id = since;
         // Replay with the chats visible back then: undo, newest first, the assignment changes since.
         let current = self.visible.clone();
-        for row in missed
+        let replayed: Vec<&StoredEvent> = missed.iter().filter(|e| e.seq.0 <= self.watermark).collect();
+        for row in replayed
             .iter()
             .rev()
             .filter(|row| row.user_id == Some(self.user.id.0))
@@ -388,19 +418,21 @@ impl Session {
                 _ => {}
             }
         }
-        for event in missed {
-            if let Some(body) = self.frame_for(&event)
+        for event in replayed {
+            if let Some(body) = self.frame_for(event)
                 && !self.send_waiting(body).await
             {
                 return false;
             }
         }
         self.visible = current;
-        self.send(json!({ "type": "resumed", "last_event_id": self.last_event_id.max(since) }))
+        // Live events already delivered (or a client ahead of them) are not sent again.
+        self.last_event_id = self.last_event_id.max(delivered).max(since);
+        self.send(json!({ "type": "resumed", "last_event_id": self.last_event_id }))
     }
 }
 
-async fn session(state: AppState, user: User, socket: WebSocket) {
+async fn session(state: AppState, user: User, since: Option<i64>, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let (out, mut queued) = mpsc::channel::<Message>(state.settings.ws_queue.max(1));
     let (close, mut closing) = oneshot::channel::<CloseFrame>();
@@ -437,12 +469,19 @@ async fn session(state: AppState, user: User, socket: WebSocket) {
         user,
         admin,
         visible: HashSet::new(),
+        watermark: last_event_id,
         last_event_id,
         out,
         close: Some(close),
     };
     session.reload_visible().await;
     let mut open = session.send_initial_chats().await;
+    if let Some(since) = since
+        && open
+    {
+        // Before the first live event, so the replay and the live events form one ordered sequence.
+        open = session.replay_since(since).await;
+    }
     while open {
         open = tokio::select! {
             incoming = stream.next() => match incoming {

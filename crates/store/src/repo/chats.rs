@@ -1,16 +1,16 @@
 //! Chats as users see them: who may see which chat (admins all, operators those they hold), filtered and paged
 //! lists newest activity first, and chats shaped as views with their account in one extra query per page.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crm_core::account::Account;
 use crm_core::chat::{Chat, Viewer};
-use crm_core::ids::{AccountId, ChatId, UserId};
+use crm_core::ids::{AccountId, ChatId, EventSeq, UserId};
 use crm_core::views::{AccountBrief, ChatView};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Order};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 
-use crate::entity::{accounts, chats};
+use crate::entity::{accounts, chats, events};
 use crate::page::Page;
 use crate::{Store, StoreResult};
 
@@ -70,6 +70,40 @@ pub async fn held_by(store: &Store, user: UserId) -> StoreResult<Vec<ChatId>> {
         .all(store.db())
         .await?;
     Ok(ids.into_iter().map(ChatId).collect())
+}
+
+/// The chats `user` held as of event `as_of`: a WebSocket session starting at that event filters what follows
+/// by it. The chats held now are corrected by the user's `chat_added`/`chat_removed` events after `as_of`
+/// (numbered, or committed and not numbered yet): a chat whose first later change gave it to the user was not
+/// theirs yet, one whose first later change took it away still was. Reading the events after the chats keeps
+/// this exact whatever commits in between.
+pub async fn held_as_of(store: &Store, user: UserId, as_of: EventSeq) -> StoreResult<HashSet<i64>> {
+    let mut held: HashSet<i64> = held_by(store, user).await?.into_iter().map(|id| id.0).collect();
+    let mut changes = events::Entity::find()
+        .filter(events::Column::UserId.eq(user.0))
+        .filter(events::Column::Kind.is_in(["chat_added", "chat_removed"]))
+        .filter(
+            Condition::any()
+                .add(events::Column::Seq.gt(as_of.0))
+                .add(events::Column::Seq.is_null()),
+        )
+        .all(store.db())
+        .await?;
+    // Commit order: numbered events by number, then the ones still waiting for theirs (each chat's changes are
+    // written one after another under its lock, so their ids follow its commit order).
+    changes.sort_by_key(|event| (event.seq.is_none(), event.seq, event.id));
+    let mut decided = HashSet::new();
+    for change in changes {
+        let Some(chat) = change.chat_id else { continue };
+        if decided.insert(chat) {
+            if change.kind == "chat_added" {
+                held.remove(&chat);
+            } else {
+                held.insert(chat);
+            }
+        }
+    }
+    Ok(held)
 }
 
 /// One page of the chats the viewer may see, newest activity first (chats without messages by creation).
