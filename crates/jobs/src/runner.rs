@@ -151,7 +151,10 @@ impl Runner {
         // This instance restarted: what it had claimed before is not running anywhere.
         match self.queue.release_stale(&self.settings.worker_id).await {
             Ok(0) => {}
-            Ok(released) => tracing::info!(released, "resuming jobs this instance was running before it stopped"),
+            Ok(released) => tracing::info!(
+                released,
+                "resuming jobs this instance was running before it stopped"
+            ),
             Err(error) => {
                 tracing::warn!(%error, "earlier claims of this instance not released; they lapse on their own")
             }
@@ -215,7 +218,10 @@ impl Runner {
             }
             held.retain(|_, job| !job.abort.is_finished());
         }
-        tracing::info!(running = running.len(), "job runner stopping; waiting for running jobs");
+        tracing::info!(
+            running = running.len(),
+            "job runner stopping; waiting for running jobs"
+        );
         while running.join_next().await.is_some() {}
         tracing::info!("job runner stopped");
     }
@@ -249,27 +255,53 @@ async fn run_job(queue: Arc<dyn JobQueue>, handler: Arc<dyn JobHandler>, timeout
     let kind = job.payload.kind();
     let outcome = tokio::time::timeout(timeout, handler.run(&job))
         .await
-        .unwrap_or_else(|_| JobOutcome::Retry(format!("the attempt took longer than {} s", timeout.as_secs())));
-    let recorded = match &outcome {
-        JobOutcome::Done => queue.complete(&job).await.map(|_| "done"),
-        JobOutcome::Retry(reason) => {
-            let delay = chrono::Duration::from_std(backoff::delay_after(job.attempt)).unwrap_or_default();
-            queue
-                .retry_later(&job, Utc::now() + delay, reason)
-                .await
-                .map(|status| status.as_str())
+        .unwrap_or_else(|_| {
+            JobOutcome::Retry(format!("the attempt took longer than {} s", timeout.as_secs()))
+        });
+    // While the database is unreachable the recording is retried (the claim is still renewed meanwhile): a job
+    // left `running` would hold its chat's later sends back until its claim lapsed.
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(100);
+    let recorded = loop {
+        match record(queue.as_ref(), &job, &outcome).await {
+            Err(error) if error.is_transient() && started.elapsed() < timeout => {
+                tracing::warn!(job_id = %job.id, kind, %error, "job outcome not recorded yet; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            recorded => break recorded,
         }
-        JobOutcome::RetryAt(at, reason) => queue
-            .retry_later(&job, *at, reason)
-            .await
-            .map(|status| status.as_str()),
-        JobOutcome::Dead(reason) => queue.fail(&job, reason).await.map(|_| "dead"),
     };
     match (recorded, outcome) {
         (Ok(status), JobOutcome::Done) => tracing::debug!(job_id = %job.id, kind, status, "job finished"),
         (Ok(status), failed) => {
             tracing::warn!(job_id = %job.id, kind, attempt = job.attempt, status, outcome = ?failed, "job failed")
         }
-        (Err(error), _) => tracing::error!(job_id = %job.id, kind, %error, "job outcome could not be recorded"),
+        (Err(error), _) => {
+            tracing::error!(job_id = %job.id, kind, %error, "job outcome could not be recorded")
+        }
+    }
+}
+
+/// Records `outcome` of `job`; returns the job's new status.
+async fn record(
+    queue: &dyn JobQueue,
+    job: &ClaimedJob,
+    outcome: &JobOutcome,
+) -> crm_core::CoreResult<&'static str> {
+    match outcome {
+        JobOutcome::Done => queue.complete(job).await.map(|_| "done"),
+        JobOutcome::Retry(reason) => {
+            let delay = chrono::Duration::from_std(backoff::delay_after(job.attempt)).unwrap_or_default();
+            queue
+                .retry_later(job, Utc::now() + delay, reason)
+                .await
+                .map(|status| status.as_str())
+        }
+        JobOutcome::RetryAt(at, reason) => queue
+            .retry_later(job, *at, reason)
+            .await
+            .map(|status| status.as_str()),
+        JobOutcome::Dead(reason) => queue.fail(job, reason).await.map(|_| "dead"),
     }
 }
