@@ -68,6 +68,11 @@ pub struct Intake {
 }
 
 impl Intake {
+    /// An update the inbox does not handle.
+    pub(super) fn ignored() -> Self {
+        Self::new(Outcome::Ignored, None, None)
+    }
+
     fn new(outcome: Outcome, chat_id: Option<ChatId>, message_id: Option<MessageId>) -> Self {
         Self {
             outcome,
@@ -179,7 +184,12 @@ impl Receive {
         Ok(Held { chat, renamed })
     }
 
-    async fn store_message(&self, tx: &mut dyn Tx, held: Held, message: &InboundMessage) -> CoreResult<Intake> {
+    async fn store_message(
+        &self,
+        tx: &mut dyn Tx,
+        held: Held,
+        message: &InboundMessage,
+    ) -> CoreResult<Intake> {
         let Held { mut chat, renamed } = held;
         let reply_to = match message.reply_to_telegram_id {
             Some(parent) => tx
@@ -307,7 +317,10 @@ impl Receive {
         stored.updated_at = self.now;
         tx.update_message(&stored).await?;
         let mut events = vec![DomainEvent::MessageUpdated(self.message_view(tx, &stored).await?)];
-        let newest = chat.last_message.as_ref().is_some_and(|last| last.id == stored.id);
+        let newest = chat
+            .last_message
+            .as_ref()
+            .is_some_and(|last| last.id == stored.id);
         if newest {
             if let Some(last) = chat.last_message.as_mut() {
                 last.preview = preview_of(stored.text.as_deref(), stored.caption.as_deref());

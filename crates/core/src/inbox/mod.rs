@@ -94,6 +94,14 @@ impl Inbox {
             crate::inbound::InboundEvent::Ignored { kind } => Some(kind.clone()),
             _ => None,
         };
+        let forwarded = arrival.account.forward_url.is_some() && arrival.raw_update.is_some();
+        if let Some(kind) = ignored.as_deref()
+            && !forwarded
+        {
+            // Nothing to store and nothing to hand on: counted without touching the database.
+            self.counters.count_ignored(kind);
+            return Ok(intake::Intake::ignored());
+        }
         let work = intake::Receive {
             arrival,
             now: self.clock.now(),

@@ -206,6 +206,15 @@ pub fn map_update(
             })
         }
         U::MessageReactions(u) => map_reactions(u, peers, scope, now),
+        // The owner blocked or unblocked someone (from any device): the chat shows it, as a bot's does.
+        U::PeerBlocked(u) => {
+            let chat = chat_ref(&u.peer_id, peers, false)?;
+            in_scope(&chat.chat_type, scope).then_some(InboundEvent::MembershipChanged {
+                chat,
+                blocked: u.blocked,
+                date: now,
+            })
+        }
         _ => None,
     }
 }
@@ -357,6 +366,29 @@ mod tests {
                 max_id: TelegramMessageId(21)
             })
         );
+    }
+
+    #[test]
+    fn blocking_a_peer_marks_its_chat_as_a_bot_block_does() {
+        for blocked in [true, false] {
+            let update: tl::enums::Update = tl::types::UpdatePeerBlocked {
+                blocked,
+                blocked_my_stories_from: false,
+                peer_id: peer_user(ANN),
+            }
+            .into();
+            let Some(InboundEvent::MembershipChanged {
+                chat, blocked: got, ..
+            }) = map(&update, all())
+            else {
+                panic!("a block maps to a membership change");
+            };
+            assert_eq!(
+                (chat.peer_id, chat.chat_type, got),
+                (PeerId(ANN), ChatType::Private, blocked)
+            );
+            assert_eq!(chat.first_name.as_deref(), Some("Ann"));
+        }
     }
 
     #[test]

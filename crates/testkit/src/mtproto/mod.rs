@@ -348,6 +348,78 @@ impl MtprotoPeer {
         self.push_for(owner, push);
     }
 
+    /// The owner blocks (or unblocks) user `peer` from another device: `updatePeerBlocked`.
+    pub fn block(&self, owner: i64, peer: i64, blocked: bool) {
+        let push = {
+            let world = self.shared.world();
+            let update = tl::types::UpdatePeerBlocked {
+                blocked,
+                blocked_my_stories_from: false,
+                peer_id: world::peer_of(peer),
+            }
+            .into();
+            Push(world.updates_of(vec![update]).to_bytes())
+        };
+        self.push_for(owner, push);
+    }
+
+    /// Customer `from` pins message `id` in their chat with `owner`: a service message, which the inbox ignores.
+    pub fn pin(&self, owner: i64, from: i64, id: i32) -> i32 {
+        let push_and_id = {
+            let mut world = self.shared.world();
+            let account = world.account(owner);
+            let service_id = account.next_message_id();
+            let service: tl::enums::Message = tl::types::MessageService {
+                out: false,
+                mentioned: false,
+                media_unread: false,
+                reactions_are_possible: false,
+                silent: false,
+                post: false,
+                legacy: false,
+                id: service_id,
+                from_id: Some(world::peer_of(from)),
+                peer_id: world::peer_of(from),
+                saved_peer_id: None,
+                reply_to: Some(
+                    tl::types::MessageReplyHeader {
+                        reply_to_scheduled: false,
+                        forum_topic: false,
+                        quote: false,
+                        reply_to_ephemeral: false,
+                        reply_to_msg_id: Some(id),
+                        reply_to_peer_id: None,
+                        reply_from: None,
+                        reply_media: None,
+                        reply_to_top_id: None,
+                        quote_text: None,
+                        quote_entities: None,
+                        quote_offset: None,
+                        todo_item_id: None,
+                        poll_option: None,
+                    }
+                    .into(),
+                ),
+                date: now(),
+                action: tl::enums::MessageAction::PinMessage,
+                reactions: None,
+                ttl_period: None,
+            }
+            .into();
+            let update = account.log_update(1, |pts, pts_count| {
+                tl::types::UpdateNewMessage {
+                    message: service,
+                    pts,
+                    pts_count,
+                }
+                .into()
+            });
+            (Push(world.updates_of(vec![update]).to_bytes()), service_id)
+        };
+        self.push_for(owner, push_and_id.0);
+        push_and_id.1
+    }
+
     /// Customer `peer` read `owner`'s messages up to `max_id`.
     pub fn read_outbox(&self, owner: i64, peer: i64, max_id: i32) {
         let push = {

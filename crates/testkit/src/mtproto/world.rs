@@ -191,6 +191,7 @@ fn update_peers(update: &tl::enums::Update) -> Vec<tl::enums::Peer> {
         tl::enums::Update::EditMessage(edit) => message_peers(&edit.message),
         tl::enums::Update::ReadHistoryOutbox(read) => vec![read.peer.clone()],
         tl::enums::Update::ReadHistoryInbox(read) => vec![read.peer.clone()],
+        tl::enums::Update::PeerBlocked(blocked) => vec![blocked.peer_id.clone()],
         _ => Vec::new(),
     }
 }
