@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use crm_bus::{InProcessBus, Relay, RedisBus};
+use crm_bus::{InProcessBus, RedisBus, Relay};
 use crm_core::event::EventBus;
 use crm_core::inbox::{Courier, CourierSettings, Inbox, InboxSettings};
 use crm_core::outbound::Channels;
@@ -134,7 +134,11 @@ impl Application {
             personal_download_limit: i64::try_from(settings.media_auto_download_max_size).unwrap_or(i64::MAX),
             send_max_attempts: settings.send_max_attempts,
         };
-        let inbox = Arc::new(Inbox::new(Arc::clone(&database), Arc::clone(&clock), inbox_settings.clone()));
+        let inbox = Arc::new(Inbox::new(
+            Arc::clone(&database),
+            Arc::clone(&clock),
+            inbox_settings.clone(),
+        ));
         let relay = Relay::new(event_log, Arc::clone(&bus), Arc::clone(&store.signals().events));
         let connected = ConnectedAccounts::default();
         let channels = Channels::new(
@@ -168,6 +172,7 @@ impl Application {
             WebParts {
                 store: store.clone(),
                 inbox: Arc::clone(&inbox),
+                courier: Arc::clone(&courier),
                 bus: Arc::clone(&bus),
                 relay: Arc::clone(&relay),
                 bot_api: bot_api.clone(),

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crm_bus::Relay;
 use crm_core::event::EventBus;
-use crm_core::inbox::Inbox;
+use crm_core::inbox::{Courier, Inbox};
 use crm_core::personal::UserGateway;
 use crm_store::Store;
 use crm_telegram_bot::BotApi;
@@ -55,6 +55,8 @@ pub struct WebParts {
     pub store: Store,
     /// The message path's use cases.
     pub inbox: Arc<Inbox>,
+    /// The job side of the outbox, for its counters.
+    pub courier: Arc<Courier>,
     /// Notices between parts and instances.
     pub bus: Arc<dyn EventBus>,
     /// The ordered feed of committed events.
@@ -72,6 +74,8 @@ pub struct AppState {
     pub store: Store,
     /// The message path's use cases.
     pub inbox: Arc<Inbox>,
+    /// The job side of the outbox, for its counters.
+    pub courier: Arc<Courier>,
     /// Notices between parts and instances.
     pub bus: Arc<dyn EventBus>,
     /// The ordered feed of committed events, for the WebSocket hub.
@@ -100,6 +104,7 @@ impl AppState {
         Self {
             store: parts.store,
             inbox: parts.inbox,
+            courier: parts.courier,
             bus: parts.bus,
             relay: parts.relay,
             settings: Arc::new(settings),

@@ -102,6 +102,9 @@ pub struct SystemStatus {
     pub queue_depth: u64,
     /// Updates knowingly ignored by this instance since it started (every intake path), by kind.
     pub ignored_updates: BTreeMap<String, u64>,
+    /// Bot replies this instance marked failed since it started because Telegram may have received them (an
+    /// attempt whose answer never came): the one window where a send cannot be confirmed. Each shows its reason.
+    pub unconfirmed_sends: u64,
     /// Server time.
     pub timestamp: DateTime<Utc>,
 }
@@ -132,6 +135,7 @@ pub async fn status(State(state): State<AppState>, _admin: Admin) -> ApiResult<J
         },
         queue_depth: counts.queue_depth,
         ignored_updates: state.inbox.counters().ignored(),
+        unconfirmed_sends: state.courier.unconfirmed(),
         timestamp: Utc::now(),
     }))
 }
