@@ -53,6 +53,7 @@ struct World {
     files: HashMap<String, (String, Vec<u8>)>,
     too_big: Vec<String>,
     next_message_id: i64,
+    answer_delay: Option<Duration>,
 }
 
 /// The running fake.
@@ -137,6 +138,12 @@ impl FakeBotApi {
             .entry(method.to_owned())
             .or_default()
             .push_back(fault);
+    }
+
+    /// From now on a send is taken (recorded, given its id) at once but answered only after `delay`: a slow
+    /// Telegram, or a network that keeps the answer back.
+    pub fn delay_answers(&self, delay: Duration) {
+        self.world().answer_delay = Some(delay);
     }
 
     /// Every call so far.
@@ -241,21 +248,33 @@ async fn handle(
     if method == "getUpdates" {
         return long_poll(&fake, &token, &params).await;
     }
-    let mut world = fake.world();
-    let Some(me) = world.bots.get(&token).cloned() else {
+    let (response, delay) = {
+        let mut world = fake.world();
+        let delay = world.answer_delay.filter(|_| method.starts_with("send"));
+        (answer(&mut world, &token, &method, &params), delay)
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    response
+}
+
+/// Processes a call that is neither faulted nor `getUpdates`.
+fn answer(world: &mut World, token: &str, method: &str, params: &Value) -> Response {
+    let Some(me) = world.bots.get(token).cloned() else {
         return error(StatusCode::UNAUTHORIZED, "Unauthorized", None);
     };
-    match method.as_str() {
+    match method {
         "getMe" => ok(me),
         "setWebhook" | "deleteWebhook" => ok(json!(true)),
         "sendMessage" => {
             let text = params.get("text").cloned().unwrap_or(Value::Null);
-            let message = sent_message(&mut world, &params, json!({ "text": text }));
+            let message = sent_message(world, params, json!({ "text": text }));
             ok(message)
         }
         "sendPhoto" | "sendVideo" | "sendDocument" | "sendAudio" | "sendVoice" => {
             let caption = params.get("caption").cloned().unwrap_or(Value::Null);
-            let message = sent_message(&mut world, &params, json!({ "caption": caption }));
+            let message = sent_message(world, params, json!({ "caption": caption }));
             ok(message)
         }
         "getFile" => {

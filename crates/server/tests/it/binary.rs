@@ -390,7 +390,7 @@ async fn accounts_can_be_listed_started_and_stopped_from_the_command_line() {
         .unwrap()
         .unwrap();
     assert!(!row.enabled);
-    assert_eq!(row.status, "stopped");
+    assert_eq!(row.status, crm_core::account::AccountStatus::Stopped);
 
     let mut command = crm(dir.path());
     command.args(["accounts", "stop", "999"]);

@@ -1,11 +1,9 @@
 //! The chat list as admins and operators see it: ordering, previews, filters, unread counting since the last
 //! read, and operator isolation (404 for chats not assigned to them).
 
-use chrono::Utc;
-use crm_store::entity::chat_assignments;
 use crm_testkit::{TestApp, TestDatabase, on_every_backend, spawn_app};
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "5550002223:AAChatListBotTokenForTests_abcdefghijk";
@@ -15,7 +13,7 @@ on_every_backend!(chat_list_order_filters_and_isolation);
 
 async fn deliver(
     app: &TestApp,
-    account_id: i64,
+    account_id: crm_core::ids::AccountId,
     peer: i64,
     name: &str,
     message_id: i64,
@@ -128,16 +126,14 @@ async fn chat_list_order_filters_and_isolation(database: TestDatabase) {
 
     // Operators see only what is assigned to them.
     let anna_id = anna["id"].as_i64().unwrap();
-    chat_assignments::ActiveModel {
-        chat_id: Set(anna_id),
-        user_id: Set(olga_id),
-        active_chat_id: Set(Some(anna_id)),
-        assigned_at: Set(Utc::now()),
-        ..Default::default()
-    }
-    .insert(app.store.db())
-    .await
-    .unwrap();
+    let assigned = app
+        .post(
+            &format!("/api/chats/{anna_id}/assign/"),
+            Some(&admin),
+            json!({"operator_id": olga_id}),
+        )
+        .await;
+    assert_eq!(assigned.status, StatusCode::OK, "{}", assigned.body);
     assert_eq!(names(&app.get("/api/chats/", Some(&olga)).await.body), ["Anna"]);
     assert_eq!(app.get("/api/chats/", Some(&pavel)).await.body["count"], 0);
     assert_eq!(

@@ -59,7 +59,13 @@ async fn wait_health(client: &reqwest::Client, instance: &CrmProcess, status: &s
     .await;
 }
 
-async fn deliver(client: &reqwest::Client, instance: &CrmProcess, account: i64, message_id: i64, text: &str) {
+async fn deliver(
+    client: &reqwest::Client,
+    instance: &CrmProcess,
+    account: crm_core::ids::AccountId,
+    message_id: i64,
+    text: &str,
+) {
     let update = json!({"update_id": message_id, "message": {"message_id": message_id, "date": 1_700_000_000 + message_id,
         "chat": {"id": 8080, "type": "private", "first_name": "Vera"}, "from": {"id": 8080, "first_name": "Vera"}, "text": text}});
     let response = client

@@ -2,6 +2,11 @@
 //! admin status counts, and the OpenAPI document.
 
 use chrono::Utc;
+use crm_core::account::{AccountStatus, AccountType, IntakeMode};
+use crm_core::chat::ChatType;
+use crm_core::jobs::{JobPayload, JobRequest};
+use crm_core::message::{Direction, MessageStatus, MessageType};
+use crm_store::Db;
 use crm_testkit::app::spawn_app_with;
 use crm_testkit::{FaultProxy, TestBackend, TestDatabase, on_every_backend, spawn_app};
 use reqwest::StatusCode;
@@ -82,10 +87,10 @@ async fn system_status_counts_what_is_stored(database: TestDatabase) {
     let now = Utc::now();
     let account = crm_store::entity::accounts::ActiveModel {
         name: Set("Shop".into()),
-        account_type: Set("bot".into()),
-        status: Set("active".into()),
+        account_type: Set(Db(AccountType::Bot)),
+        status: Set(Db(AccountStatus::Active)),
         error_count: Set(0),
-        intake_mode: Set("none".into()),
+        intake_mode: Set(Db(IntakeMode::None)),
         include_groups: Set(false),
         include_channels: Set(false),
         mark_read_in_telegram: Set(true),
@@ -100,7 +105,7 @@ async fn system_status_counts_what_is_stored(database: TestDatabase) {
     let chat = crm_store::entity::chats::ActiveModel {
         account_id: Set(account.id),
         peer_id: Set(42),
-        chat_type: Set("private".into()),
+        chat_type: Set(Db(ChatType::Private)),
         unread_count: Set(0),
         message_count: Set(0),
         is_blocked: Set(false),
@@ -112,12 +117,16 @@ async fn system_status_counts_what_is_stored(database: TestDatabase) {
     .insert(store.db())
     .await
     .unwrap();
-    for (status, direction) in [("received", "in"), ("failed", "out"), ("sent", "out")] {
+    for (status, direction) in [
+        (MessageStatus::Received, Direction::Inbound),
+        (MessageStatus::Failed, Direction::Outbound),
+        (MessageStatus::Sent, Direction::Outbound),
+    ] {
         crm_store::entity::messages::ActiveModel {
             chat_id: Set(chat.id),
-            direction: Set(direction.into()),
-            message_type: Set("text".into()),
-            status: Set(status.into()),
+            direction: Set(Db(direction)),
+            message_type: Set(Db(MessageType::Text)),
+            status: Set(Db(status)),
             telegram_date: Set(now),
             is_deleted: Set(false),
             metadata: Set(json!({})),
@@ -131,9 +140,14 @@ async fn system_status_counts_what_is_stored(database: TestDatabase) {
     }
     crm_store::repo::jobs::enqueue(
         store.db(),
-        crm_store::repo::jobs::NewJob {
+        JobRequest {
             run_at: now + chrono::Duration::hours(1),
-            ..crm_store::repo::jobs::NewJob::now("later", json!({}))
+            ..JobRequest::new(
+                JobPayload::Housekeeping {
+                    date: "2026-01-01".into(),
+                },
+                now,
+            )
         },
     )
     .await

@@ -2,12 +2,9 @@
 //! chat, typed from their bytes; oversized files are marked; uploads are accepted only for allowed byte types
 //! and sent with the right Bot API method.
 
-use chrono::Utc;
-use crm_store::entity::chat_assignments;
 use crm_testkit::app::spawn_app_with;
 use crm_testkit::{Fault, TestApp, TestDatabase, on_every_backend};
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "7004005006:AAMediaBotTokenForTheTestSuite_abcdefgh";
@@ -113,16 +110,14 @@ async fn files_are_downloaded_served_uploaded_and_sent(database: TestDatabase) {
     let chat_id = app.get("/api/chats/", Some(&admin)).await.body["results"][0]["id"]
         .as_i64()
         .unwrap();
-    chat_assignments::ActiveModel {
-        chat_id: Set(chat_id),
-        user_id: Set(olga_id),
-        active_chat_id: Set(Some(chat_id)),
-        assigned_at: Set(Utc::now()),
-        ..Default::default()
-    }
-    .insert(app.store.db())
-    .await
-    .unwrap();
+    let assigned = app
+        .post(
+            &format!("/api/chats/{chat_id}/assign/"),
+            Some(&admin),
+            json!({"operator_id": olga_id}),
+        )
+        .await;
+    assert_eq!(assigned.status, StatusCode::OK, "{}", assigned.body);
 
     // The photo: the largest size, typed from its bytes (one getFile failed with a 5xx and was retried).
     let photo = media_of(&app, &olga, chat_id, 1, "stored").await;

@@ -391,7 +391,7 @@ async fn a_killed_owner_hands_the_session_over_without_duplicates(database: Test
         .await;
     assert_eq!(verified["status"], "authenticated", "{verified}");
     let store = database.store().await;
-    let lease = crm_store::repo::personal::connection_lease(id);
+    let lease = crm_core::personal::connection_lease(crm_core::ids::AccountId(id));
     let owner = eventually("one instance to connect", || async {
         // A read failing under load is retried, not fatal.
         let holder = crm_store::repo::leases::holder(&store, &lease).await.ok()??;

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use crm_core::chat::ChatType;
+use crm_core::ids::{MediaFileId, PeerId, TelegramMessageId};
 use crm_core::inbound::{ChatRef, InboundEvent, InboundMessage, MediaRef, Sender};
 use crm_core::message::{Direction, MessageType};
-use crm_core::personal::{DownloadedFile, PersonalUpdate, UserError};
+use crm_core::outbound::DownloadedFile;
+use crm_core::personal::UserError;
 use crm_testkit::app::spawn_app_with;
 use crm_testkit::{
     FakeUser, IsolatedApp, OpenStore, SendFault, TestApp, TestDatabase, eventually, eventually_within,
@@ -58,7 +60,7 @@ fn owner(password: Option<&str>) -> FakeUser {
 
 fn customer_chat() -> ChatRef {
     ChatRef {
-        peer_id: CUSTOMER,
+        peer_id: PeerId(CUSTOMER),
         chat_type: ChatType::Private,
         title: None,
         username: Some("customer".into()),
@@ -70,7 +72,7 @@ fn customer_chat() -> ChatRef {
 fn message(id: i64, direction: Direction, text: &str) -> InboundMessage {
     InboundMessage {
         chat: customer_chat(),
-        telegram_message_id: id,
+        telegram_message_id: TelegramMessageId(id),
         direction,
         message_type: MessageType::Text,
         text: Some(text.into()),
@@ -88,12 +90,12 @@ fn message(id: i64, direction: Direction, text: &str) -> InboundMessage {
         date: Utc.timestamp_opt(1_760_000_000 + id, 0).unwrap(),
         edited_at: None,
         media: None,
-        metadata: json!({}),
+        metadata: crm_core::metadata::MessageMetadata::default(),
     }
 }
 
-fn new_message(id: i64, direction: Direction, text: &str) -> PersonalUpdate {
-    PersonalUpdate::Inbound(InboundEvent::NewMessage(message(id, direction, text)))
+fn new_message(id: i64, direction: Direction, text: &str) -> InboundEvent {
+    InboundEvent::NewMessage(message(id, direction, text))
 }
 
 /// Logs the owner in by phone code through the API; returns the account id.
@@ -225,7 +227,8 @@ async fn phone_login_with_resend_and_cloud_password(database: TestDatabase) {
     assert_eq!(connected["first_name"], "Olga");
     assert_eq!(connected["pending_code_type"], Value::Null);
 
-    let stored = crm_store::repo::accounts::find(&app.store, id)
+    let stored = crm_store::entity::accounts::Entity::find_by_id(id)
+        .one(app.store.db())
         .await
         .unwrap()
         .unwrap();
@@ -427,7 +430,7 @@ async fn a_connected_account_collects_everything_it_should(database: TestDatabas
     let admin = app.admin_token().await;
     let id = log_in(&app, &admin).await;
     let mut history = message(1, Direction::Inbound, "from before");
-    history.telegram_message_id = 1;
+    history.telegram_message_id = TelegramMessageId(1);
     app.telegram
         .set_history(id, vec![InboundEvent::NewMessage(history)]);
     app.account_reaching(&admin, id, "active").await;
@@ -459,24 +462,22 @@ async fn a_connected_account_collects_everything_it_should(database: TestDatabas
             mime_type: Some("application/pdf".into()),
         },
     );
-    app.telegram
-        .push(id, PersonalUpdate::Inbound(InboundEvent::NewMessage(photo)));
+    app.telegram.push(id, InboundEvent::NewMessage(photo));
     let mut edit = message(2, Direction::Inbound, "hello, edited");
     edit.edited_at = Some(Utc::now());
-    app.telegram
-        .push(id, PersonalUpdate::Inbound(InboundEvent::EditedMessage(edit)));
+    app.telegram.push(id, InboundEvent::EditedMessage(edit));
     app.telegram.push(
         id,
-        PersonalUpdate::Deleted {
+        InboundEvent::Deleted {
             peer_id: None,
-            telegram_message_ids: vec![1],
+            telegram_message_ids: vec![TelegramMessageId(1)],
         },
     );
     app.telegram.push(
         id,
-        PersonalUpdate::ReadOutbox {
-            peer_id: CUSTOMER,
-            max_id: 3,
+        InboundEvent::ReadByPeer {
+            peer_id: PeerId(CUSTOMER),
+            max_id: TelegramMessageId(3),
         },
     );
 
@@ -565,8 +566,7 @@ async fn a_connected_account_collects_everything_it_should(database: TestDatabas
             mime_type: Some("video/mp4".into()),
         },
     );
-    app.telegram
-        .push(id, PersonalUpdate::Inbound(InboundEvent::NewMessage(video)));
+    app.telegram.push(id, InboundEvent::NewMessage(video));
     let messages = app
         .peer_messages(&admin, CUSTOMER, "the large video", |m| m.len() == 6)
         .await;
@@ -589,7 +589,7 @@ async fn a_connected_account_collects_everything_it_should(database: TestDatabas
         m[5]["media"]["status"] == "stored"
     })
     .await;
-    let stored = crm_store::repo::media::find(&app.store, media_id)
+    let stored = crm_store::repo::media::find(&app.store, MediaFileId(media_id))
         .await
         .unwrap()
         .unwrap();
@@ -626,13 +626,31 @@ async fn replies_go_out_once_with_their_random_id(database: TestDatabase) {
     let delivered = app.telegram.sent();
     assert_eq!(delivered.len(), 1, "posted once: {delivered:?}");
     assert_eq!(delivered[0].message.text.as_deref(), Some("sure"));
-    assert_eq!(delivered[0].message.reply_to_telegram_id, Some(10));
+    assert_eq!(
+        delivered[0].message.reply_to_telegram_id,
+        Some(TelegramMessageId(10))
+    );
     assert_eq!(sent["telegram_id"], delivered[0].telegram_message_id);
 
-    // A long flood wait reschedules the job instead of holding a worker.
+    // A short flood wait is slept through.
+    let chat_id = inbound[0]["chat_id"].as_i64().unwrap();
+    app.telegram
+        .fail_next_send(id, SendFault::FloodWait(Duration::from_secs(1)));
+    let quick = app
+        .post(
+            &format!("/api/chats/{chat_id}/send_message/"),
+            Some(&admin),
+            json!({"text": "now"}),
+        )
+        .await;
+    app.message_reaching(&admin, quick.body["id"].as_i64().unwrap(), "sent")
+        .await;
+    assert_eq!(app.telegram.sent().len(), 2);
+
+    // A long one reschedules the job instead of holding a worker, and the chat's next reply waits behind it:
+    // the customer gets the replies in the order they were written.
     app.telegram
         .fail_next_send(id, SendFault::FloodWait(Duration::from_secs(3600)));
-    let chat_id = inbound[0]["chat_id"].as_i64().unwrap();
     let waiting = app
         .post(
             &format!("/api/chats/{chat_id}/send_message/"),
@@ -648,26 +666,27 @@ async fn replies_go_out_once_with_their_random_id(database: TestDatabase) {
         job.run_at
     );
     assert_eq!(job.pinned_account_id, Some(id));
-    assert_eq!(
-        app.get(&format!("/api/messages/{waiting_id}/"), Some(&admin))
-            .await
-            .body["status"],
-        "queued"
-    );
-
-    // A short one is slept through.
-    app.telegram
-        .fail_next_send(id, SendFault::FloodWait(Duration::from_secs(1)));
-    let quick = app
+    let behind = app
         .post(
             &format!("/api/chats/{chat_id}/send_message/"),
             Some(&admin),
-            json!({"text": "now"}),
+            json!({"text": "after the wait"}),
         )
         .await;
-    app.message_reaching(&admin, quick.body["id"].as_i64().unwrap(), "sent")
-        .await;
-    assert_eq!(app.telegram.sent().len(), 2);
+    let behind_id = behind.body["id"].as_i64().unwrap();
+    for message in [waiting_id, behind_id] {
+        assert_eq!(
+            app.get(&format!("/api/messages/{message}/"), Some(&admin))
+                .await
+                .body["status"],
+            "queued"
+        );
+    }
+    assert_eq!(
+        app.telegram.sent().len(),
+        2,
+        "nothing overtakes the waiting reply"
+    );
     app.stop().await;
 }
 
@@ -961,7 +980,7 @@ async fn a_killed_owner_hands_its_account_over_within_30_seconds(database: TestD
     assert_eq!(verified["status"], "authenticated", "{verified}");
 
     let store = database.store().await;
-    let lease = crm_store::repo::personal::connection_lease(id);
+    let lease = crm_core::personal::connection_lease(crm_core::ids::AccountId(id));
     let owner_instance = eventually("one instance to connect the account", || async {
         // A read failing under load is retried, not fatal.
         let holder = crm_store::repo::leases::holder(&store, &lease).await.ok()??;

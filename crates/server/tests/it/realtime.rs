@@ -56,7 +56,7 @@ async fn send(socket: &mut Socket, value: Value) {
         .unwrap();
 }
 
-async fn deliver(app: &TestApp, account: i64, peer: i64, message_id: i64, text: &str) {
+async fn deliver(app: &TestApp, account: crm_core::ids::AccountId, peer: i64, message_id: i64, text: &str) {
     let update = json!({"update_id": peer * 1000 + message_id, "message": {"message_id": message_id, "date": 1_700_000_000 + message_id,
         "chat": {"id": peer, "type": "private", "first_name": format!("Peer {peer}")}, "from": {"id": peer, "first_name": "P"}, "text": text}});
     let response = app
@@ -381,15 +381,22 @@ async fn initial_lists_are_chunked_and_resume_replays_what_was_missed(database: 
     .await;
     deliver(&app, bot, 5118, 2, "in the new chat").await;
 
-    let mut back = connect(&app, &olga).await;
+    // Reconnecting with the last event she has replays what she missed before anything live.
+    let url = format!(
+        "ws://{}/ws/messages/?token={olga}&since_event_id={seen}",
+        app.address
+    );
+    let (mut back, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("the WebSocket opens");
     next(&mut back).await;
-    send(&mut back, json!({"type": "resume", "since_event_id": seen})).await;
+    // The replay, then (once the relay has numbered them) any of the missed events still on their way live.
     let mut replayed = Vec::new();
     let mut last = seen;
-    loop {
+    while replayed.len() < 6 {
         let frame = next(&mut back).await;
         if frame["type"] == "resumed" {
-            break;
+            continue;
         }
         let event_id = frame["event_id"].as_i64().unwrap();
         assert!(event_id > last, "strictly increasing event ids");
@@ -415,13 +422,13 @@ async fn initial_lists_are_chunked_and_resume_replays_what_was_missed(database: 
     );
 
     // A gap older than the retained log asks for a full reload.
-    crm_store::repo::events::purge_older_than(&app.store, chrono::Duration::seconds(-1))
+    crm_store::event_log::purge_older_than(&app.store, chrono::Duration::seconds(-1))
         .await
         .unwrap();
     deliver(&app, bot, 5119, 4, "after the purge").await;
     send(&mut back, json!({"type": "resume", "since_event_id": 1})).await;
     let (resync, _) = until(&mut back, "resync_required").await;
-    assert!(resync["last_event_id"].as_i64().unwrap() > last);
+    assert!(resync["last_event_id"].as_i64().unwrap() >= last);
     app.stop().await;
 }
 
@@ -450,7 +457,13 @@ async fn background_work_is_pushed_too(database: TestDatabase) {
         json!({}),
     )
     .await;
-    let (status, _) = until(&mut ws, "account_status").await;
+    // The account's creation may still be on its way to this connection: its status comes first then.
+    let status = loop {
+        let (status, _) = until(&mut ws, "account_status").await;
+        if status["account"]["intake_mode"] != "none" {
+            break status;
+        }
+    };
     assert_eq!(
         (
             status["account"]["id"].as_i64(),

@@ -19,7 +19,7 @@ on_every_backend!(
     the_real_update_corpus_is_accepted
 );
 
-async fn bot(app: &TestApp, status: AccountStatus) -> i64 {
+async fn bot(app: &TestApp, status: AccountStatus) -> crm_core::ids::AccountId {
     crm_testkit::fixtures::bot_account_with_status(&app.store, "Shop", Some(TOKEN), Some(SECRET), status)
         .await
         .id
@@ -256,7 +256,7 @@ async fn the_real_update_corpus_is_accepted(database: TestDatabase) {
         let body = &update[&kind];
         let chat = match body["chat"]["id"].as_i64() {
             Some(peer) => chats::Entity::find()
-                .filter(chats::Column::AccountId.eq(id))
+                .filter(chats::Column::AccountId.eq(id.0))
                 .filter(chats::Column::PeerId.eq(peer))
                 .one(db)
                 .await
@@ -288,7 +288,7 @@ async fn the_real_update_corpus_is_accepted(database: TestDatabase) {
                     .await
                     .unwrap()
                     .unwrap_or_else(|| panic!("{name}: no message stored"));
-                assert_eq!(stored.message_type, message_type.as_str(), "{name}: type");
+                assert_eq!(stored.message_type.0, message_type, "{name}: type");
                 if let Some(text) = text {
                     assert_eq!(stored.text.as_deref(), Some(text), "{name}: text");
                 }
@@ -331,7 +331,8 @@ async fn the_real_update_corpus_is_accepted(database: TestDatabase) {
     );
     assert_eq!(doc_messages[0].telegram_message_id, Some(1365));
     assert_eq!(
-        doc_messages[0].message_type, "audio",
+        doc_messages[0].message_type.0,
+        crm_core::message::MessageType::Audio,
         "the first sample (alphabetically doc_audio) is the one stored"
     );
     assert_eq!(doc_messages[0].sender_id, Some(1111111));
