@@ -80,7 +80,9 @@ impl Relay {
     pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
         match self.log.last_seq().await {
             Ok(last) => self.delivered.store(last.0, Ordering::Release),
-            Err(error) => tracing::warn!(%error, "event log unreadable at start; delivering from the beginning"),
+            Err(error) => {
+                tracing::warn!(%error, "event log unreadable at start; delivering from the beginning")
+            }
         }
         let sequencer = tokio::spawn(Arc::clone(&self).sequence(shutdown.clone()));
         self.deliver(shutdown).await;

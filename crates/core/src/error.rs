@@ -77,9 +77,16 @@ impl PartialEq for CoreError {
             | (E::NotFound(a), E::NotFound(b)) => a == b,
             (E::Conflict { code: a, message: m }, E::Conflict { code: b, message: n })
             | (E::Invalid { code: a, message: m }, E::Invalid { code: b, message: n }) => a == b && m == n,
-            (E::RateLimited { retry_after: a, message: m }, E::RateLimited { retry_after: b, message: n }) => {
-                a == b && m == n
-            }
+            (
+                E::RateLimited {
+                    retry_after: a,
+                    message: m,
+                },
+                E::RateLimited {
+                    retry_after: b,
+                    message: n,
+                },
+            ) => a == b && m == n,
             (E::Unavailable { message: m, .. }, E::Unavailable { message: n, .. })
             | (E::Internal { message: m, .. }, E::Internal { message: n, .. }) => m == n,
             _ => false,
@@ -128,7 +135,10 @@ impl CoreError {
     }
 
     /// An outage caused by `source`.
-    pub fn unavailable_from(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+    pub fn unavailable_from(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         Self::Unavailable {
             message: message.into(),
             source: Some(Arc::new(source)),
@@ -136,7 +146,10 @@ impl CoreError {
     }
 
     /// An internal fault caused by `source`.
-    pub fn internal_from(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+    pub fn internal_from(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         Self::Internal {
             message: message.into(),
             source: Some(Arc::new(source)),

@@ -96,8 +96,13 @@ impl DomainEvent {
             Self::ChatUpdated(chat) | Self::ChatAdded { chat, .. } => json!({ "chat": chat }),
             Self::ChatRemoved { chat_id, .. } => json!({ "chat_id": chat_id }),
             Self::AccountStatus { account, qr: None } => json!({ "account": account }),
-            Self::AccountStatus { account, qr: Some(qr) } => json!({ "account": account, "qr": qr }),
-            Self::AccountRemoved { account_id } => json!({ "account": { "id": account_id, "status": "removed" } }),
+            Self::AccountStatus {
+                account,
+                qr: Some(qr),
+            } => json!({ "account": account, "qr": qr }),
+            Self::AccountRemoved { account_id } => {
+                json!({ "account": { "id": account_id, "status": "removed" } })
+            }
         }
     }
 }

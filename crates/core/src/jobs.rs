@@ -116,8 +116,9 @@ impl JobPayload {
         if let Some(fields) = value.as_object_mut() {
             fields.insert("kind".into(), Value::String(kind.to_owned()));
         }
-        serde_json::from_value(value)
-            .map_err(|error| CoreError::invalid(format!("job of kind `{kind}` has an unreadable input: {error}")))
+        serde_json::from_value(value).map_err(|error| {
+            CoreError::invalid(format!("job of kind `{kind}` has an unreadable input: {error}"))
+        })
     }
 }
 

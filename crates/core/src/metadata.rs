@@ -332,7 +332,13 @@ mod tests {
             "something_new": { "x": 1 },
         });
         let metadata = MessageMetadata::from_json(stored.clone());
-        assert!(matches!(metadata.forward_origin, Some(ForwardOrigin::Channel { message_id: Some(7), .. })));
+        assert!(matches!(
+            metadata.forward_origin,
+            Some(ForwardOrigin::Channel {
+                message_id: Some(7),
+                ..
+            })
+        ));
         assert_eq!(metadata.entities.len(), 1);
         assert_eq!(metadata.to_json(), stored);
     }

@@ -33,7 +33,11 @@ pub trait Tx: Send {
     /// Locks and reads a chat by id.
     fn lock_chat(&mut self, id: ChatId) -> BoxFuture<'_, CoreResult<Option<Chat>>>;
     /// Locks and reads the chat of `account` with `peer`.
-    fn lock_chat_by_peer(&mut self, account: AccountId, peer: PeerId) -> BoxFuture<'_, CoreResult<Option<Chat>>>;
+    fn lock_chat_by_peer(
+        &mut self,
+        account: AccountId,
+        peer: PeerId,
+    ) -> BoxFuture<'_, CoreResult<Option<Chat>>>;
     /// Creates the chat of `account` with the peer of `chat` unless it exists (a concurrent creation wins
     /// quietly), then locks and reads it.
     fn create_chat<'a>(
@@ -54,7 +58,10 @@ pub trait Tx: Send {
         id: TelegramMessageId,
     ) -> BoxFuture<'_, CoreResult<Option<Message>>>;
     /// Stores a message; `None` when the chat already has a message with its Telegram id (a redelivery).
-    fn insert_message<'a>(&'a mut self, message: &'a NewMessage) -> BoxFuture<'a, CoreResult<Option<MessageId>>>;
+    fn insert_message<'a>(
+        &'a mut self,
+        message: &'a NewMessage,
+    ) -> BoxFuture<'a, CoreResult<Option<MessageId>>>;
     /// Writes back every mutable field of `message`.
     fn update_message<'a>(&'a mut self, message: &'a Message) -> BoxFuture<'a, CoreResult<()>>;
     /// Deletes messages and their files' records.
@@ -83,11 +90,16 @@ pub trait Tx: Send {
     ) -> BoxFuture<'_, CoreResult<Vec<Message>>>;
 
     /// Telegram id of the newest message the customer sent in `chat`.
-    fn newest_inbound_telegram_id(&mut self, chat: ChatId) -> BoxFuture<'_, CoreResult<Option<TelegramMessageId>>>;
+    fn newest_inbound_telegram_id(
+        &mut self,
+        chat: ChatId,
+    ) -> BoxFuture<'_, CoreResult<Option<TelegramMessageId>>>;
 
     /// The file of each of `messages` that has one.
-    fn files_of<'a>(&'a mut self, messages: &'a [MessageId])
-    -> BoxFuture<'a, CoreResult<HashMap<MessageId, MediaFile>>>;
+    fn files_of<'a>(
+        &'a mut self,
+        messages: &'a [MessageId],
+    ) -> BoxFuture<'a, CoreResult<HashMap<MessageId, MediaFile>>>;
     /// A stored file's record.
     fn media_file(&mut self, id: MediaFileId) -> BoxFuture<'_, CoreResult<Option<MediaFile>>>;
     /// Writes back every mutable field of a file's record.
@@ -219,8 +231,12 @@ pub struct Lease {
 /// Leases, shared by every instance through the database.
 pub trait Leases: Send + Sync + 'static {
     /// Takes `name` for `holder` for `ttl` if it is free, lapsed, or already `holder`'s.
-    fn acquire<'a>(&'a self, name: &'a str, holder: &'a str, ttl: chrono::Duration)
-    -> BoxFuture<'a, CoreResult<Option<Lease>>>;
+    fn acquire<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+        ttl: chrono::Duration,
+    ) -> BoxFuture<'a, CoreResult<Option<Lease>>>;
     /// Extends `holder`'s lease; false if it was lost.
     fn renew<'a>(
         &'a self,
@@ -255,7 +271,11 @@ pub trait JobQueue: Send + Sync + 'static {
         error: &'a str,
     ) -> BoxFuture<'a, CoreResult<crate::jobs::JobStatus>>;
     /// Dead-letters a claimed job at once.
-    fn fail<'a>(&'a self, job: &'a crate::jobs::ClaimedJob, error: &'a str) -> BoxFuture<'a, CoreResult<bool>>;
+    fn fail<'a>(
+        &'a self,
+        job: &'a crate::jobs::ClaimedJob,
+        error: &'a str,
+    ) -> BoxFuture<'a, CoreResult<bool>>;
     /// Extends the claims of running jobs; returns how many were still held.
     fn renew<'a>(
         &'a self,
@@ -292,11 +312,18 @@ pub trait Accounts: Send + Sync + 'static {
     /// Personal accounts to connect now: enabled, with a session, no login running, not waiting out an error.
     fn personal_to_connect(&self) -> BoxFuture<'_, CoreResult<Vec<Account>>>;
     /// What the MTProto gateway needs for a personal account (`None` without a phone or credentials).
-    fn handle<'a>(&'a self, account: &'a Account) -> BoxFuture<'a, CoreResult<Option<crate::personal::AccountHandle>>>;
+    fn handle<'a>(
+        &'a self,
+        account: &'a Account,
+    ) -> BoxFuture<'a, CoreResult<Option<crate::personal::AccountHandle>>>;
     /// A bot's secrets.
     fn bot_secrets(&self, id: AccountId) -> BoxFuture<'_, CoreResult<BotSecrets>>;
     /// Sets the status (clearing the error unless it is `error`).
-    fn set_status(&self, id: AccountId, status: crate::account::AccountStatus) -> BoxFuture<'_, CoreResult<()>>;
+    fn set_status(
+        &self,
+        id: AccountId,
+        status: crate::account::AccountStatus,
+    ) -> BoxFuture<'_, CoreResult<()>>;
     /// A personal account failed: status `error` with its code and message, and when to retry (`None`: it
     /// needs a person).
     fn record_failure<'a>(
@@ -314,7 +341,11 @@ pub trait Accounts: Send + Sync + 'static {
         status: Option<crate::account::AccountStatus>,
     ) -> BoxFuture<'a, CoreResult<()>>;
     /// A personal account connected: status `active` and the profile Telegram reports.
-    fn connected<'a>(&'a self, id: AccountId, profile: &'a crate::personal::Profile) -> BoxFuture<'a, CoreResult<()>>;
+    fn connected<'a>(
+        &'a self,
+        id: AccountId,
+        profile: &'a crate::personal::Profile,
+    ) -> BoxFuture<'a, CoreResult<()>>;
     /// Recent history of a personal account was imported.
     fn history_imported(&self, id: AccountId) -> BoxFuture<'_, CoreResult<()>>;
     /// Moves a polled bot's offset forward (never back).

@@ -59,9 +59,17 @@ impl Handlers {
                 update,
             } => self.forwarder.forward(*account_id, url, update).await,
             JobPayload::Housekeeping { .. } => {
-                match self.queue.clean_up(REVOKED_TOKEN_RETENTION, EVENT_RETENTION).await {
+                match self
+                    .queue
+                    .clean_up(REVOKED_TOKEN_RETENTION, EVENT_RETENTION)
+                    .await
+                {
                     Ok((tokens, events)) => {
-                        tracing::info!(tokens, events, "housekeeping: old revoked tokens and events deleted");
+                        tracing::info!(
+                            tokens,
+                            events,
+                            "housekeeping: old revoked tokens and events deleted"
+                        );
                         JobOutcome::Done
                     }
                     Err(error) => JobOutcome::Retry(error.to_string()),

@@ -69,13 +69,23 @@ impl BotPolling {
             running.retain(|_, task| !task.is_finished());
             match self.accounts.bots_to_poll().await {
                 Ok(bots) => {
-                    let idle: Vec<Account> = bots.into_iter().filter(|bot| !running.contains_key(&bot.id)).collect();
+                    let idle: Vec<Account> = bots
+                        .into_iter()
+                        .filter(|bot| !running.contains_key(&bot.id))
+                        .collect();
                     for bot in idle {
-                        match self.leases.acquire(&lease_name(bot.id), &self.instance, LEASE_TTL).await {
+                        match self
+                            .leases
+                            .acquire(&lease_name(bot.id), &self.instance, LEASE_TTL)
+                            .await
+                        {
                             Ok(Some(lease)) => {
                                 tracing::info!(account_id = %bot.id, "polling this bot");
                                 let poller = Arc::clone(&self);
-                                running.insert(bot.id, tokio::spawn(poller.poll(bot.id, lease, shutdown.clone())));
+                                running.insert(
+                                    bot.id,
+                                    tokio::spawn(poller.poll(bot.id, lease, shutdown.clone())),
+                                );
                             }
                             Ok(None) => {}
                             Err(error) => tracing::warn!(%error, "bot poll lease unavailable"),

@@ -133,7 +133,9 @@ pub async fn run(command: AccountsCommand) -> anyhow::Result<()> {
             let announcer = Announcer::new(&selection.settings);
             for account in selected(&store, &selection).await? {
                 if start(&store, &account).await? {
-                    announcer.announce(Some(account.id.0), AccountAction::Start).await?;
+                    announcer
+                        .announce(Some(account.id.0), AccountAction::Start)
+                        .await?;
                 }
             }
             Ok(())
@@ -144,7 +146,9 @@ pub async fn run(command: AccountsCommand) -> anyhow::Result<()> {
             let chosen = selected(&store, &selection).await?;
             for account in &chosen {
                 personal::set_enabled(&store, account.id, false).await?;
-                announcer.announce(Some(account.id.0), AccountAction::Stop).await?;
+                announcer
+                    .announce(Some(account.id.0), AccountAction::Stop)
+                    .await?;
             }
             for account in &chosen {
                 stopped(&store, account.id).await?;

@@ -157,7 +157,10 @@ impl std::fmt::Debug for Settings {
             .field("redis_host", &self.redis_host)
             .field("redis_port", &self.redis_port)
             .field("secret_key", &redacted(&self.secret_key))
-            .field("secret_key_fallbacks", &vec![REDACTED; self.secret_key_fallbacks.len()])
+            .field(
+                "secret_key_fallbacks",
+                &vec![REDACTED; self.secret_key_fallbacks.len()],
+            )
             .field("debug", &self.debug)
             .field("allowed_hosts", &self.allowed_hosts)
             .field("cors_allowed_origins", &self.cors_allowed_origins)

@@ -241,7 +241,8 @@ impl Store {
     /// statement and never has to upgrade a read (which another process's write could make fail).
     pub async fn begin_write(&self) -> StoreResult<DatabaseTransaction> {
         let options = TransactionOptions {
-            sqlite_transaction_mode: (self.backend == Backend::Sqlite).then_some(SqliteTransactionMode::Immediate),
+            sqlite_transaction_mode: (self.backend == Backend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
         Ok(self.writes.begin_with_options(options).await?)

@@ -111,12 +111,9 @@ impl From<DbErr> for StoreError {
         match classify(&error) {
             Kind::Outage => StoreError::Unavailable(error),
             Kind::Retryable => StoreError::Conflict(error),
-            Kind::Duplicate => StoreError::Duplicate(
-                error
-                    .sql_err()
-                    .map(|e| e.to_string())
-                    .unwrap_or_default(),
-            ),
+            Kind::Duplicate => {
+                StoreError::Duplicate(error.sql_err().map(|e| e.to_string()).unwrap_or_default())
+            }
             Kind::Fault => StoreError::Database(error),
         }
     }

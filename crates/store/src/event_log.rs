@@ -78,7 +78,10 @@ pub(crate) async fn sequence<C: ConnectionTrait>(conn: &C, limit: u32) -> StoreR
         .filter(event_sequence::Column::Id.eq(1))
         .exec(conn)
         .await?;
-    Ok((first..).zip(pending).map(|(seq, row)| stored(row, seq)).collect())
+    Ok((first..)
+        .zip(pending)
+        .map(|(seq, row)| stored(row, seq))
+        .collect())
 }
 
 async fn sequence_now(store: &Store, limit: u32) -> CoreResult<Vec<StoredEvent>> {

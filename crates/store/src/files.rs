@@ -64,7 +64,11 @@ impl MediaStore for MediaDir {
         })
     }
 
-    fn write<'a>(&'a self, bytes: &'a [u8], extension: &'a str) -> BoxFuture<'a, crm_core::CoreResult<String>> {
+    fn write<'a>(
+        &'a self,
+        bytes: &'a [u8],
+        extension: &'a str,
+    ) -> BoxFuture<'a, crm_core::CoreResult<String>> {
         Box::pin(async move {
             store_file(&self.dir, bytes, extension)
                 .await

@@ -73,7 +73,11 @@ impl JobQueue for Store {
         Box::pin(async move { core(jobs::fail_permanently(self, job, error).await) })
     }
 
-    fn renew<'a>(&'a self, claims: &'a [(JobId, String)], lock_for: chrono::Duration) -> BoxFuture<'a, CoreResult<u64>> {
+    fn renew<'a>(
+        &'a self,
+        claims: &'a [(JobId, String)],
+        lock_for: chrono::Duration,
+    ) -> BoxFuture<'a, CoreResult<u64>> {
         Box::pin(async move { core(jobs::renew(self, claims, lock_for).await) })
     }
 

@@ -151,9 +151,7 @@ fn chats_of(account: AccountId, peer: Option<PeerId>) -> sea_orm::sea_query::Sel
         .and_where(chats::Column::AccountId.eq(account.0));
     match peer {
         Some(peer) => query.and_where(chats::Column::PeerId.eq(peer.0)),
-        None => query.and_where(
-            chats::Column::ChatType.is_in([Db(ChatType::Private), Db(ChatType::Group)]),
-        ),
+        None => query.and_where(chats::Column::ChatType.is_in([Db(ChatType::Private), Db(ChatType::Group)])),
     };
     query
 }
@@ -161,7 +159,9 @@ fn chats_of(account: AccountId, peer: Option<PeerId>) -> sea_orm::sea_query::Sel
 impl Tx for SqlTx<'_> {
     fn account(&mut self, id: AccountId) -> BoxFuture<'_, CoreResult<Option<Account>>> {
         Box::pin(async move {
-            let found = crate::entity::accounts::Entity::find_by_id(id.0).one(self.conn).await;
+            let found = crate::entity::accounts::Entity::find_by_id(id.0)
+                .one(self.conn)
+                .await;
             Ok(found.map_err(|e| self.fail(e))?.map(Account::from))
         })
     }
@@ -176,7 +176,11 @@ impl Tx for SqlTx<'_> {
         })
     }
 
-    fn lock_chat_by_peer(&mut self, account: AccountId, peer: PeerId) -> BoxFuture<'_, CoreResult<Option<Chat>>> {
+    fn lock_chat_by_peer(
+        &mut self,
+        account: AccountId,
+        peer: PeerId,
+    ) -> BoxFuture<'_, CoreResult<Option<Chat>>> {
         Box::pin(async move {
             let found = chats::Entity::find()
                 .filter(chats::Column::AccountId.eq(account.0))
@@ -241,7 +245,10 @@ impl Tx for SqlTx<'_> {
         })
     }
 
-    fn insert_message<'a>(&'a mut self, message: &'a NewMessage) -> BoxFuture<'a, CoreResult<Option<MessageId>>> {
+    fn insert_message<'a>(
+        &'a mut self,
+        message: &'a NewMessage,
+    ) -> BoxFuture<'a, CoreResult<Option<MessageId>>> {
         Box::pin(async move {
             let inserted = messages::Entity::insert(message_row(message))
                 .on_conflict_do_nothing_on([messages::Column::ChatId, messages::Column::TelegramMessageId])
@@ -344,7 +351,10 @@ impl Tx for SqlTx<'_> {
         })
     }
 
-    fn newest_inbound_telegram_id(&mut self, chat: ChatId) -> BoxFuture<'_, CoreResult<Option<TelegramMessageId>>> {
+    fn newest_inbound_telegram_id(
+        &mut self,
+        chat: ChatId,
+    ) -> BoxFuture<'_, CoreResult<Option<TelegramMessageId>>> {
         Box::pin(async move {
             let found: Result<Option<Option<i64>>, DbErr> = messages::Entity::find()
                 .select_only()
@@ -480,7 +490,10 @@ impl Tx for SqlTx<'_> {
     fn end_assignment(&mut self, chat: ChatId, now: DateTime<Utc>) -> BoxFuture<'_, CoreResult<()>> {
         Box::pin(async move {
             let ended = chat_assignments::Entity::update_many()
-                .col_expr(chat_assignments::Column::ActiveChatId, Expr::value(Option::<i64>::None))
+                .col_expr(
+                    chat_assignments::Column::ActiveChatId,
+                    Expr::value(Option::<i64>::None),
+                )
                 .col_expr(chat_assignments::Column::UnassignedAt, Expr::value(now))
                 .filter(chat_assignments::Column::ActiveChatId.eq(chat.0))
                 .exec(self.conn)
@@ -517,7 +530,11 @@ impl Tx for SqlTx<'_> {
             let enqueued = crate::repo::jobs::enqueue(self.conn, job).await;
             let enqueued = match enqueued {
                 Ok(enqueued) => enqueued,
-                Err(StoreError::Database(error) | StoreError::Conflict(error) | StoreError::Unavailable(error)) => {
+                Err(
+                    StoreError::Database(error)
+                    | StoreError::Conflict(error)
+                    | StoreError::Unavailable(error),
+                ) => {
                     return Err(self.fail(error));
                 }
                 Err(other) => return Err(other.into()),
@@ -534,9 +551,11 @@ impl Tx for SqlTx<'_> {
                     self.effects.events |= !events.is_empty();
                     Ok(())
                 }
-                Err(StoreError::Database(error) | StoreError::Conflict(error) | StoreError::Unavailable(error)) => {
-                    Err(self.fail(error))
-                }
+                Err(
+                    StoreError::Database(error)
+                    | StoreError::Conflict(error)
+                    | StoreError::Unavailable(error),
+                ) => Err(self.fail(error)),
                 Err(other) => Err(other.into()),
             }
         })

@@ -40,7 +40,10 @@ pub(crate) enum Job {
     /// A use case's unit of work.
     Work(Arc<dyn Work>, oneshot::Sender<CoreResult<()>>),
     /// Numbering pending events (the event log's sequencer).
-    Sequence(u32, oneshot::Sender<CoreResult<Vec<crm_core::event::StoredEvent>>>),
+    Sequence(
+        u32,
+        oneshot::Sender<CoreResult<Vec<crm_core::event::StoredEvent>>>,
+    ),
 }
 
 /// The handle of SQLite's writer task.

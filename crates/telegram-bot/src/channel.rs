@@ -38,7 +38,9 @@ impl BotChannel {
 
 fn download_error(error: BotApiError, declared: Option<i64>) -> DownloadError {
     match error {
-        BotApiError::Rejected(_, description) if description.contains("too big") => DownloadError::TooLarge(declared),
+        BotApiError::Rejected(_, description) if description.contains("too big") => {
+            DownloadError::TooLarge(declared)
+        }
         BotApiError::RetryAfter(wait, description) => DownloadError::RetryAfter(wait, description),
         other if other.is_transient() => DownloadError::Transient(other.to_string()),
         other => DownloadError::Permanent(other.to_string()),

@@ -217,8 +217,14 @@ mod tests {
             "forward_from_message_id": 9 });
         assert_eq!(forward_origin(&legacy_channel), forward_origin(&current));
         let hidden = json!({ "forward_sender_name": "Someone", "forward_date": 3 });
-        assert!(matches!(forward_origin(&hidden), Some(ForwardOrigin::HiddenUser { date: 3, .. })));
-        assert_eq!(forward_origin(&json!({ "forward_origin": { "type": "user" } })), None);
+        assert!(matches!(
+            forward_origin(&hidden),
+            Some(ForwardOrigin::HiddenUser { date: 3, .. })
+        ));
+        assert_eq!(
+            forward_origin(&json!({ "forward_origin": { "type": "user" } })),
+            None
+        );
     }
 
     #[test]

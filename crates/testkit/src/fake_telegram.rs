@@ -582,7 +582,10 @@ impl UserGateway for FakeTelegram {
                 world.logged_out.insert(account_id);
                 world.revoked.insert(account_id);
             }
-            self.vault()?.clear(AccountId(account_id)).await.map_err(UserError::Other)
+            self.vault()?
+                .clear(AccountId(account_id))
+                .await
+                .map_err(UserError::Other)
         })
     }
 }

@@ -1,19 +1,14 @@
 //! Stored objects tests start from, created directly in the database.
 
+use crm_core::account::Account;
 use crm_core::account::{AccountStatus, AccountType};
 use crm_core::secrets::Sensitive;
 use crm_store::Store;
-use crm_core::account::Account;
 use crm_store::repo::accounts::{NewAccount, create};
 
 /// An active bot account named `name` with this token (optional) and webhook secret; its own Telegram id is
 /// the token's numeric part.
-pub async fn bot_account(
-    store: &Store,
-    name: &str,
-    token: Option<&str>,
-    secret: Option<&str>,
-) -> Account {
+pub async fn bot_account(store: &Store, name: &str, token: Option<&str>, secret: Option<&str>) -> Account {
     bot_account_with_status(store, name, token, secret, AccountStatus::Active).await
 }
 

@@ -48,7 +48,10 @@ fn every_real_update_maps_to_what_it_must_become() {
                 },
             ) => {
                 assert_eq!((telegram_message_id.0, got), (message_id, user_id), "{name}");
-                assert!(reactions.iter().all(|r| !r.kind.is_empty()), "{name}: typed reactions");
+                assert!(
+                    reactions.iter().all(|r| !r.kind.is_empty()),
+                    "{name}: typed reactions"
+                );
             }
             (
                 Expect::Message(Msg {
@@ -75,18 +78,24 @@ fn every_real_update_maps_to_what_it_must_become() {
                 }
                 assert_eq!(message.caption.as_deref(), caption, "{name}: caption");
                 assert_eq!(message.sender.as_ref().map(|s| s.id), sender_id, "{name}: sender");
-                assert_eq!(message.reply_to_telegram_id.map(|id| id.0), reply_to, "{name}: reply");
+                assert_eq!(
+                    message.reply_to_telegram_id.map(|id| id.0),
+                    reply_to,
+                    "{name}: reply"
+                );
                 assert_eq!(message.media.is_some(), media, "{name}: media");
                 assert_eq!(message.edited_at.is_some(), edited, "{name}: edited_at");
                 assert_eq!(message.direction, Direction::Inbound, "{name}: direction");
                 assert_eq!(
                     message.metadata.raw.as_ref(),
-                    Some(&update[update
-                        .as_object()
-                        .unwrap()
-                        .keys()
-                        .find(|k| *k != "update_id")
-                        .unwrap()]),
+                    Some(
+                        &update[update
+                            .as_object()
+                            .unwrap()
+                            .keys()
+                            .find(|k| *k != "update_id")
+                            .unwrap()]
+                    ),
                     "{name}: raw kept"
                 );
             }

@@ -13,8 +13,8 @@ use crm_core::inbound::InboundEvent;
 use crm_core::message::{Direction, MessageType};
 use crm_core::outbound::{OutgoingMedia, OutgoingMessage, SendError, SentMessage};
 use crm_core::personal::{
-    AccountHandle, AppCredentials, BoxFuture, CollectScope, Connection, LoginOutcome,
-    QrProgress, QrToken, ReceivedUpdate, SessionVault, UserError, UserGateway,
+    AccountHandle, AppCredentials, BoxFuture, CollectScope, Connection, LoginOutcome, QrProgress, QrToken,
+    ReceivedUpdate, SessionVault, UserError, UserGateway,
 };
 use crm_core::secrets::Sensitive;
 use crm_telegram_user::{DbSession, GatewaySettings, GrammersGateway};
@@ -282,9 +282,15 @@ async fn the_same_random_id_sent_twice_creates_one_message() {
     peer.customer_writes(OWNER, CUSTOMER, "hi");
     next_message(connection.as_ref()).await;
 
-    let first = connection.send(text(CUSTOMER_PEER, "once"), 424_242).await.unwrap();
+    let first = connection
+        .send(text(CUSTOMER_PEER, "once"), 424_242)
+        .await
+        .unwrap();
     // Telegram answers a repeat with what the first call produced.
-    let second = connection.send(text(CUSTOMER_PEER, "once"), 424_242).await.unwrap();
+    let second = connection
+        .send(text(CUSTOMER_PEER, "once"), 424_242)
+        .await
+        .unwrap();
     let sent = peer.sent();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].random_id, 424_242);
@@ -296,7 +302,16 @@ async fn the_same_random_id_sent_twice_creates_one_message() {
     // send counts as done (without an id: the first call's answer carries it), never as a failure to repeat.
     peer.duplicate_in_progress_on_next_repeat();
     let busy = connection.send(text(CUSTOMER_PEER, "once"), 424_242).await;
-    assert!(matches!(busy, Ok(SentMessage { telegram_message_id: None, .. })), "{busy:?}");
+    assert!(
+        matches!(
+            busy,
+            Ok(SentMessage {
+                telegram_message_id: None,
+                ..
+            })
+        ),
+        "{busy:?}"
+    );
     assert_eq!(peer.sent().len(), 1, "still one message at the peer");
 }
 

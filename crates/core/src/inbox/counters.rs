@@ -24,7 +24,10 @@ impl IntakeCounters {
 
     /// A copy of the ignored counts.
     pub fn ignored(&self) -> BTreeMap<String, u64> {
-        self.ignored.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.ignored
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 

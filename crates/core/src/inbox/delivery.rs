@@ -139,7 +139,12 @@ impl Courier {
 
     /// One delivery attempt of queued message `message_id`; `last_attempt` makes a passing failure final.
     #[tracing::instrument(name = "deliver", skip(self), fields(account_id))]
-    pub async fn deliver(&self, message_id: MessageId, attempt: i32, last_attempt: bool) -> CoreResult<Delivered> {
+    pub async fn deliver(
+        &self,
+        message_id: MessageId,
+        attempt: i32,
+        last_attempt: bool,
+    ) -> CoreResult<Delivered> {
         let begin = BeginAttempt {
             message_id,
             channels: self.channels.clone(),
@@ -172,7 +177,9 @@ impl Courier {
                 self.unconfirmed.fetch_add(1, Ordering::Relaxed);
                 Outcome::Failed(format!("{UNCONFIRMED} ({reason})"))
             }
-            Err(error) if last_attempt => Outcome::Failed(format!("gave up after {attempt} attempts: {error}")),
+            Err(error) if last_attempt => {
+                Outcome::Failed(format!("gave up after {attempt} attempts: {error}"))
+            }
             Err(SendError::RetryAfter(wait, reason)) => Outcome::Retry(
                 Some(self.clock.now() + chrono::Duration::from_std(wait).unwrap_or_default()),
                 reason,
@@ -272,14 +279,14 @@ impl Courier {
         };
         let Some((account, location)) = target.source else {
             return self
-                .record_download(file, FileOutcome::Failed(
-                    "the message, chat or account no longer exists".into(),
-                ))
+                .record_download(
+                    file,
+                    FileOutcome::Failed("the message, chat or account no longer exists".into()),
+                )
                 .await;
         };
-        let limit = max_bytes.unwrap_or_else(|| {
-            u64::try_from(self.settings.inbox.download_limit(account.kind)).unwrap_or(0)
-        });
+        let limit = max_bytes
+            .unwrap_or_else(|| u64::try_from(self.settings.inbox.download_limit(account.kind)).unwrap_or(0));
         let channel = self.channels.of(account.kind);
         let result = tokio::time::timeout(
             self.settings.call_timeout,
@@ -308,7 +315,10 @@ impl Courier {
                 reason,
             )),
             Err(DownloadError::Transient(reason)) if !last_attempt => Ok(Downloaded::Retry(reason)),
-            Err(error) => self.record_download(file, FileOutcome::Failed(error.to_string())).await,
+            Err(error) => {
+                self.record_download(file, FileOutcome::Failed(error.to_string()))
+                    .await
+            }
         }
     }
 
@@ -324,7 +334,8 @@ impl Courier {
     /// Marks chat `chat` read in Telegram up to the customer's newest message.
     #[tracing::instrument(name = "mark_read_in_telegram", skip(self))]
     pub async fn mark_read_in_telegram(&self, chat: ChatId) -> CoreResult<Delivered> {
-        let Some((account, peer, max_id)) = execute(self.database.as_ref(), ReadTarget { chat }).await? else {
+        let Some((account, peer, max_id)) = execute(self.database.as_ref(), ReadTarget { chat }).await?
+        else {
             return Ok(Delivered::Nothing);
         };
         let channel = self.channels.of(account.kind);
@@ -408,7 +419,10 @@ impl Transaction for BeginAttempt {
             outbox.attempts += 1;
             outbox.random_id = Some(random_id);
             tx.update_message(&message).await?;
-            let attachment = tx.files_of(std::slice::from_ref(&message.id)).await?.remove(&message.id);
+            let attachment = tx
+                .files_of(std::slice::from_ref(&message.id))
+                .await?
+                .remove(&message.id);
             Ok(Begun::Go(Box::new(Plan {
                 message: OutgoingMessage {
                     peer_id: chat.peer_id,
@@ -504,7 +518,10 @@ impl Transaction for RecordOutcome {
                         if chat.last_message.as_ref().is_some_and(|last| last.id == echo.id) {
                             chat.last_message = Some(LastMessage {
                                 id: message.id,
-                                preview: crate::chat::preview_of(message.text.as_deref(), message.caption.as_deref()),
+                                preview: crate::chat::preview_of(
+                                    message.text.as_deref(),
+                                    message.caption.as_deref(),
+                                ),
                                 outgoing: true,
                             });
                         }

@@ -103,7 +103,10 @@ pub(super) async fn visible_chat(tx: &mut dyn Tx, user: &User, chat_id: ChatId) 
 /// The view of `chat` with its account, read in the transaction.
 pub(super) async fn chat_view(tx: &mut dyn Tx, chat: &Chat) -> CoreResult<ChatView> {
     let account = tx.account(chat.account_id).await?;
-    Ok(ChatView::new(chat, account.as_ref().map(AccountBrief::from).as_ref()))
+    Ok(ChatView::new(
+        chat,
+        account.as_ref().map(AccountBrief::from).as_ref(),
+    ))
 }
 
 /// The unit of work of [`crate::inbox::Inbox::send`].
@@ -130,11 +133,13 @@ impl Transaction for Send {
                     (parent.chat_id, Some(parent))
                 }
             };
-            let mut chat = visible_chat(tx, &self.user, chat_id).await.map_err(|error| match parent {
-                // A reply to a message of a chat the caller cannot see: the message is what they asked for.
-                Some(_) => CoreError::not_found("Message"),
-                None => error,
-            })?;
+            let mut chat = visible_chat(tx, &self.user, chat_id)
+                .await
+                .map_err(|error| match parent {
+                    // A reply to a message of a chat the caller cannot see: the message is what they asked for.
+                    Some(_) => CoreError::not_found("Message"),
+                    None => error,
+                })?;
             let account = tx
                 .account(chat.account_id)
                 .await?
@@ -192,7 +197,10 @@ impl Transaction for Send {
             let mut file: Option<MediaFile> = None;
             if let Some(mut upload) = upload {
                 if !tx.attach_upload(upload.id, id).await? {
-                    return Err(CoreError::invalid_as("unknown_file", "That upload was already sent."));
+                    return Err(CoreError::invalid_as(
+                        "unknown_file",
+                        "That upload was already sent.",
+                    ));
                 }
                 upload.message_id = Some(id);
                 file = Some(upload);

@@ -42,7 +42,8 @@ impl AccountSupervisor {
     }
 
     async fn fail(&self, account_id: AccountId, error: &UserError, retry_in: Option<Duration>) {
-        let retry_at = retry_in.map(|wait| chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default());
+        let retry_at =
+            retry_in.map(|wait| chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default());
         if let Err(store_error) = self
             .parts
             .accounts
@@ -147,7 +148,11 @@ impl AccountSupervisor {
         if !*shutdown.borrow() {
             self.settle_status(account_id).await;
         }
-        let _ = self.parts.leases.release(&name, &self.settings.instance, lease).await;
+        let _ = self
+            .parts
+            .leases
+            .release(&name, &self.settings.instance, lease)
+            .await;
         tracing::info!("personal account disconnected");
     }
 
@@ -251,7 +256,11 @@ impl AccountSupervisor {
         let patience = self.settings.call_timeout.min(self.settings.watchdog_idle);
         tokio::time::timeout(patience, connection.ping())
             .await
-            .unwrap_or_else(|_| Err(UserError::Network("the connection stalled (no answer to a ping)".into())))
+            .unwrap_or_else(|_| {
+                Err(UserError::Network(
+                    "the connection stalled (no answer to a ping)".into(),
+                ))
+            })
     }
 
     /// Stores one update through the inbox, then checkpoints it. A storage failure ends the connection without

@@ -143,7 +143,11 @@ impl AccountSupervisor {
         tracing::info!("account supervisor stopped");
     }
 
-    async fn connect_idle(self: &Arc<Self>, running: &mut HashMap<AccountId, Running>, shutdown: &watch::Receiver<bool>) {
+    async fn connect_idle(
+        self: &Arc<Self>,
+        running: &mut HashMap<AccountId, Running>,
+        shutdown: &watch::Receiver<bool>,
+    ) {
         let wanted = match self.parts.accounts.personal_to_connect().await {
             Ok(wanted) => wanted,
             Err(error) => {
@@ -158,14 +162,23 @@ impl AccountSupervisor {
             let lease = self
                 .parts
                 .leases
-                .acquire(&connection_lease(account.id), &self.settings.instance, self.settings.lease_ttl())
+                .acquire(
+                    &connection_lease(account.id),
+                    &self.settings.instance,
+                    self.settings.lease_ttl(),
+                )
                 .await;
             match lease {
                 Ok(Some(lease)) => {
                     tracing::info!(account_id = %account.id, "connecting this personal account");
                     let (control, commands) = mpsc::unbounded_channel();
                     let supervisor = Arc::clone(self);
-                    let task = tokio::spawn(supervisor.keep_connected(account.id, lease, commands, shutdown.clone()));
+                    let task = tokio::spawn(supervisor.keep_connected(
+                        account.id,
+                        lease,
+                        commands,
+                        shutdown.clone(),
+                    ));
                     running.insert(account.id, Running { task, control });
                 }
                 Ok(None) => {}

@@ -39,8 +39,17 @@ impl MigrationTrait for Migration {
         let c = Columns(backend);
         let columns = [
             add_column("events", ColumnDef::new(name("seq")).big_integer().null().take()),
-            add_column("chats", ColumnDef::new(name("last_message_id")).big_integer().null().take()),
-            add_column("chats", ColumnDef::new(name("last_message_preview")).text().null().take()),
+            add_column(
+                "chats",
+                ColumnDef::new(name("last_message_id"))
+                    .big_integer()
+                    .null()
+                    .take(),
+            ),
+            add_column(
+                "chats",
+                ColumnDef::new(name("last_message_preview")).text().null().take(),
+            ),
             add_column(
                 "chats",
                 ColumnDef::new(name("last_message_outgoing"))
@@ -49,7 +58,13 @@ impl MigrationTrait for Migration {
                     .default(false)
                     .take(),
             ),
-            add_column("chats", ColumnDef::new(name("assigned_user_id")).big_integer().null().take()),
+            add_column(
+                "chats",
+                ColumnDef::new(name("assigned_user_id"))
+                    .big_integer()
+                    .null()
+                    .take(),
+            ),
             add_column(
                 "chats",
                 ColumnDef::new(name("has_orphan_replies"))
@@ -58,7 +73,10 @@ impl MigrationTrait for Migration {
                     .default(false)
                     .take(),
             ),
-            add_column("jobs", ColumnDef::new(name("order_key")).string_len(64).null().take()),
+            add_column(
+                "jobs",
+                ColumnDef::new(name("order_key")).string_len(64).null().take(),
+            ),
         ];
         // SQLite adds one column per statement; the others take them one by one just as well.
         for statement in columns {

@@ -8,7 +8,9 @@ use crm_core::ids::AccountId;
 use crm_core::secrets::{Sensitive, mask_secret};
 use crm_core::views::AccountView;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, UpdateMany};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, UpdateMany,
+};
 
 use crate::entity::accounts;
 use crate::event_log::append;
@@ -111,7 +113,14 @@ pub(crate) async fn announce_in<C: ConnectionTrait>(
         return Ok(None);
     };
     let (account, view) = view_of(store, row);
-    append(conn, &[DomainEvent::AccountStatus { account: view, qr: None }]).await?;
+    append(
+        conn,
+        &[DomainEvent::AccountStatus {
+            account: view,
+            qr: None,
+        }],
+    )
+    .await?;
     Ok(Some(account))
 }
 
@@ -184,7 +193,10 @@ pub async fn find(store: &Store, id: AccountId) -> StoreResult<Option<Account>> 
 }
 
 /// An account by id (not a removed one) with its secrets opened.
-pub async fn find_with_secrets(store: &Store, id: AccountId) -> StoreResult<Option<(Account, AccountSecrets)>> {
+pub async fn find_with_secrets(
+    store: &Store,
+    id: AccountId,
+) -> StoreResult<Option<(Account, AccountSecrets)>> {
     let Some(row) = accounts::Entity::find_by_id(id.0)
         .filter(accounts::Column::RemovedAt.is_null())
         .one(store.db())

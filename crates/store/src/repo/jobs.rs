@@ -46,7 +46,8 @@ pub async fn enqueue<C: ConnectionTrait>(conn: &C, job: JobRequest) -> StoreResu
 fn claimable(now: DateTime<Utc>, connected_accounts: &[AccountId]) -> Condition {
     let mut placement = Condition::any().add(jobs::Column::PinnedAccountId.is_null());
     if !connected_accounts.is_empty() {
-        placement = placement.add(jobs::Column::PinnedAccountId.is_in(connected_accounts.iter().map(|id| id.0)));
+        placement =
+            placement.add(jobs::Column::PinnedAccountId.is_in(connected_accounts.iter().map(|id| id.0)));
     }
     let due = Condition::any()
         .add(
@@ -68,8 +69,13 @@ fn first_of_its_order() -> Condition {
     let unfinished = Query::select()
         .expr(Expr::val(1))
         .from_as(jobs::Entity, earlier.clone())
-        .and_where(Expr::col((earlier.clone(), jobs::Column::OrderKey)).equals((jobs::Entity, jobs::Column::OrderKey)))
-        .and_where(Expr::col((earlier.clone(), jobs::Column::Id)).lt(Expr::col((jobs::Entity, jobs::Column::Id))))
+        .and_where(
+            Expr::col((earlier.clone(), jobs::Column::OrderKey))
+                .equals((jobs::Entity, jobs::Column::OrderKey)),
+        )
+        .and_where(
+            Expr::col((earlier.clone(), jobs::Column::Id)).lt(Expr::col((jobs::Entity, jobs::Column::Id))),
+        )
         .and_where(
             Expr::col((earlier, jobs::Column::Status))
                 .is_in([Db(JobStatus::Pending), Db(JobStatus::Running)]),
@@ -151,7 +157,15 @@ pub async fn claim(
             }),
             Err(error) => {
                 tracing::error!(job_id = row.id, kind = %row.kind, %error, "job dead-lettered: its input cannot be read");
-                finish_in(&txn, JobId(row.id), &claim_id, JobStatus::Dead, None, Some(&error.to_string())).await?;
+                finish_in(
+                    &txn,
+                    JobId(row.id),
+                    &claim_id,
+                    JobStatus::Dead,
+                    None,
+                    Some(&error.to_string()),
+                )
+                .await?;
             }
         }
     }
@@ -170,7 +184,10 @@ async fn finish_in<C: ConnectionTrait>(
     let mut update = jobs::Entity::update_many()
         .col_expr(jobs::Column::Status, Expr::value(Db(status)))
         .col_expr(jobs::Column::LockedBy, Expr::value(Option::<String>::None))
-        .col_expr(jobs::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(
+            jobs::Column::LockedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
         .col_expr(jobs::Column::LastError, Expr::value(error.map(str::to_owned)))
         .col_expr(jobs::Column::UpdatedAt, Expr::value(Utc::now()));
     if let Some(run_at) = run_at {
@@ -204,13 +221,29 @@ pub async fn retry_later(
     } else {
         JobStatus::Pending
     };
-    finish_in(store.writes(), job.id, &job.claim, status, Some(run_at), Some(error)).await?;
+    finish_in(
+        store.writes(),
+        job.id,
+        &job.claim,
+        status,
+        Some(run_at),
+        Some(error),
+    )
+    .await?;
     Ok(status)
 }
 
 /// Dead-letters a claimed job at once (a permanent failure).
 pub async fn fail_permanently(store: &Store, job: &ClaimedJob, error: &str) -> StoreResult<bool> {
-    finish_in(store.writes(), job.id, &job.claim, JobStatus::Dead, None, Some(error)).await
+    finish_in(
+        store.writes(),
+        job.id,
+        &job.claim,
+        JobStatus::Dead,
+        None,
+        Some(error),
+    )
+    .await
 }
 
 /// Extends the claims of running jobs by `lock_for` from now. Returns how many were still held.
@@ -312,7 +345,10 @@ pub async fn release_stale_claims(store: &Store, worker: &str) -> StoreResult<u6
     let released = jobs::Entity::update_many()
         .col_expr(jobs::Column::Status, Expr::value(Db(JobStatus::Pending)))
         .col_expr(jobs::Column::LockedBy, Expr::value(Option::<String>::None))
-        .col_expr(jobs::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(
+            jobs::Column::LockedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
         .col_expr(jobs::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(jobs::Column::Status.eq(Db(JobStatus::Running)))
         .filter(jobs::Column::LockedBy.starts_with(format!("{worker}/")))

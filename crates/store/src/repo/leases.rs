@@ -53,7 +53,13 @@ pub async fn acquire(store: &Store, name: &str, holder: &str, ttl: Duration) -> 
 }
 
 /// Extends a held lease; false if it was lost (expired and taken, or released).
-pub async fn renew(store: &Store, name: &str, holder: &str, lease: Lease, ttl: Duration) -> StoreResult<bool> {
+pub async fn renew(
+    store: &Store,
+    name: &str,
+    holder: &str,
+    lease: Lease,
+    ttl: Duration,
+) -> StoreResult<bool> {
     let now = Utc::now();
     let result = leases::Entity::update_many()
         .col_expr(leases::Column::ExpiresAt, Expr::value(now + ttl))

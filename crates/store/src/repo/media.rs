@@ -86,7 +86,10 @@ pub async fn find_unsent_upload(
 }
 
 /// The file of message `message_id`, if it has one.
-pub async fn of_message(store: &Store, message_id: crm_core::ids::MessageId) -> StoreResult<Option<MediaFile>> {
+pub async fn of_message(
+    store: &Store,
+    message_id: crm_core::ids::MessageId,
+) -> StoreResult<Option<MediaFile>> {
     Ok(media_files::Entity::find()
         .filter(media_files::Column::MessageId.eq(message_id.0))
         .one(store.db())

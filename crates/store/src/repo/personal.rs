@@ -134,15 +134,17 @@ fn with_status(update: UpdateMany<accounts::Entity>, status: AccountStatus) -> U
 
 /// Sets the status (and clears the error) without touching anything else.
 pub async fn set_status(store: &Store, account_id: AccountId, status: AccountStatus) -> StoreResult<()> {
-    apply(store, account_id, with_status(accounts::Entity::update_many(), status)).await?;
+    apply(
+        store,
+        account_id,
+        with_status(accounts::Entity::update_many(), status),
+    )
+    .await?;
     Ok(())
 }
 
 /// Sets the profile columns of an account update.
-fn with_profile(
-    update: UpdateMany<accounts::Entity>,
-    profile: &Profile,
-) -> UpdateMany<accounts::Entity> {
+fn with_profile(update: UpdateMany<accounts::Entity>, profile: &Profile) -> UpdateMany<accounts::Entity> {
     update
         .col_expr(
             accounts::Column::TelegramUserId,
@@ -332,7 +334,10 @@ pub async fn upsert(store: &Store, new: NewPersonal) -> StoreResult<Account> {
             .col_expr(accounts::Column::ApiId, Expr::value(i64::from(new.api_id)))
             .col_expr(accounts::Column::ApiHashSealed, Expr::value(sealed_hash))
             .col_expr(accounts::Column::IncludeGroups, Expr::value(new.include_groups))
-            .col_expr(accounts::Column::IncludeChannels, Expr::value(new.include_channels))
+            .col_expr(
+                accounts::Column::IncludeChannels,
+                Expr::value(new.include_channels),
+            )
             .col_expr(
                 accounts::Column::RemovedAt,
                 Expr::value(Option::<DateTime<Utc>>::None),
@@ -363,7 +368,8 @@ pub async fn upsert(store: &Store, new: NewPersonal) -> StoreResult<Account> {
     let account = announce_in(&txn, store, row.id).await?;
     txn.commit().await?;
     store.signals().events.notify_one();
-    account.ok_or_else(|| crate::StoreError::Database(sea_orm::DbErr::RecordNotFound("personal account".into())))
+    account
+        .ok_or_else(|| crate::StoreError::Database(sea_orm::DbErr::RecordNotFound("personal account".into())))
 }
 
 /// Removes a personal account but keeps its chats: secrets and pending login wiped, stopped, hidden; admins are

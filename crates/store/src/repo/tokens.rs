@@ -28,10 +28,7 @@ pub async fn issue(store: &Store, user_id: UserId, label: &str) -> StoreResult<(
 }
 
 /// The token row and its user, if the token is live and the user active and not removed.
-pub async fn authenticate(
-    store: &Store,
-    token: &str,
-) -> StoreResult<Option<(i64, User)>> {
+pub async fn authenticate(store: &Store, token: &str) -> StoreResult<Option<(i64, User)>> {
     let Some(row) = api_tokens::Entity::find()
         .filter(api_tokens::Column::TokenHash.eq(hash_token(token)))
         .filter(api_tokens::Column::RevokedAt.is_null())

@@ -8,7 +8,9 @@ use crm_core::ids::{AccountId, UserId};
 use crm_core::user::{Role, User};
 use crm_core::views::{AccountBrief, ChatView};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
 use crate::entity::{accounts, chat_assignments, chats, users};
 use crate::event_log::append;
@@ -89,19 +91,16 @@ pub async fn find_by_username(store: &Store, username: &str) -> StoreResult<Opti
 }
 
 /// One page of users (not removed), oldest first, optionally of one role.
-pub async fn list(
-    store: &Store,
-    role: Option<Role>,
-    page: u64,
-    page_size: u64,
-) -> StoreResult<Page<User>> {
+pub async fn list(store: &Store, role: Option<Role>, page: u64, page_size: u64) -> StoreResult<Page<User>> {
     let mut query = users::Entity::find().filter(users::Column::DeletedAt.is_null());
     if let Some(role) = role {
         query = query.filter(users::Column::Role.eq(Db(role)));
     }
-    Ok(crate::page::fetch(query.order_by_asc(users::Column::Id), store.db(), page, page_size)
-        .await?
-        .map(User::from))
+    Ok(
+        crate::page::fetch(query.order_by_asc(users::Column::Id), store.db(), page, page_size)
+            .await?
+            .map(User::from),
+    )
 }
 
 /// How many active admins exist (to refuse removing the last one).

@@ -85,7 +85,10 @@ async fn numbers_are_dense_exact_and_in_commit_order_across_two_instances(databa
     // Creating the account announced its status: event 1, numbered before the race starts.
     let created = first.sequence_pending(10).await.unwrap();
     assert_eq!(created.len(), 1);
-    assert_eq!((created[0].kind.as_str(), created[0].seq), ("account_status", EventSeq(1)));
+    assert_eq!(
+        (created[0].kind.as_str(), created[0].seq),
+        ("account_status", EventSeq(1))
+    );
     let done = Arc::new(AtomicBool::new(false));
     let sequencers = [
         tokio::spawn(sequence(first.clone(), Arc::clone(&done))),
@@ -110,7 +113,11 @@ async fn numbers_are_dense_exact_and_in_commit_order_across_two_instances(databa
     let expected = raced + 1;
     assert_eq!(numbered.len() as i64, raced, "every event numbered exactly once");
     let numbers: HashSet<i64> = numbered.iter().map(|e| e.seq.0).collect();
-    assert_eq!(numbers, (2..=expected).collect(), "numbers are dense, without gap or repeat");
+    assert_eq!(
+        numbers,
+        (2..=expected).collect(),
+        "numbers are dense, without gap or repeat"
+    );
 
     // Read back, the log is exactly the numbered events, in number order.
     let log = first.read_after(EventSeq(1), 100_000).await.unwrap();
@@ -133,15 +140,24 @@ async fn numbers_are_dense_exact_and_in_commit_order_across_two_instances(databa
     for event in &log {
         let chat = event.chat_id.unwrap();
         match event.kind.as_str() {
-            "new_message" => announced.entry(chat).or_default().push(event.payload["message"]["text"].clone()),
+            "new_message" => announced
+                .entry(chat)
+                .or_default()
+                .push(event.payload["message"]["text"].clone()),
             "chat_updated" => {
                 let count = event.payload["chat"]["message_count"].as_i64().unwrap();
                 let previous = counts.insert(chat, count).unwrap_or(0);
                 assert_eq!(count, previous + 1, "chat {chat}: counts in commit order");
                 let so_far = announced.get(&chat).map_or(0, Vec::len) as i64;
-                assert_eq!(count, so_far, "chat {chat}: each count follows the new_message it counts");
+                assert_eq!(
+                    count, so_far,
+                    "chat {chat}: each count follows the new_message it counts"
+                );
                 let preview = &event.payload["chat"]["last_message_preview"];
-                assert!(announced[&chat].contains(preview), "chat {chat}: the preview is of an announced message");
+                assert!(
+                    announced[&chat].contains(preview),
+                    "chat {chat}: the preview is of an announced message"
+                );
             }
             other => panic!("unexpected event {other}"),
         }

@@ -128,7 +128,12 @@ async fn a_message_is_stored_once_and_counted_once(database: TestDatabase) {
 
     // An older message (history) counts but moves neither last activity nor the newest message back; our own
     // message is not unread.
-    receive(&inbox, &bot, InboundEvent::NewMessage(text_message(9, "earlier", 1))).await;
+    receive(
+        &inbox,
+        &bot,
+        InboundEvent::NewMessage(text_message(9, "earlier", 1)),
+    )
+    .await;
     let chat = chat_row(&store, &bot).await;
     assert_eq!(chat.last_message_preview.as_deref(), Some("hello"));
     let ours = InboundMessage {
@@ -141,7 +146,10 @@ async fn a_message_is_stored_once_and_counted_once(database: TestDatabase) {
     assert_eq!(chat.last_message_at, Some(at(7)));
     assert_eq!(chat.last_message_id, ours.message_id.map(|id| id.0));
     assert!(chat.last_message_outgoing);
-    assert_eq!(message_row(&store, ours.message_id.unwrap()).await.status.0, MessageStatus::Sent);
+    assert_eq!(
+        message_row(&store, ours.message_id.unwrap()).await.status.0,
+        MessageStatus::Sent
+    );
 
     // The same customer and message id through another bot is another chat and another message.
     assert_eq!(receive(&inbox, &other_bot, event).await.outcome, Outcome::Stored);
@@ -168,7 +176,12 @@ async fn replies_link_in_either_order(database: TestDatabase) {
     let store = migrated_store(&database).await;
     let inbox = inbox(&store);
     let bot = account(&store, "bot").await;
-    let parent = receive(&inbox, &bot, InboundEvent::NewMessage(text_message(1, "question", 1))).await;
+    let parent = receive(
+        &inbox,
+        &bot,
+        InboundEvent::NewMessage(text_message(1, "question", 1)),
+    )
+    .await;
     let reply = InboundMessage {
         reply_to_telegram_id: Some(TelegramMessageId(1)),
         ..text_message(2, "answer", 2)
@@ -185,9 +198,17 @@ async fn replies_link_in_either_order(database: TestDatabase) {
     };
     let early = receive(&inbox, &bot, InboundEvent::NewMessage(early)).await;
     let unlinked = message_row(&store, early.message_id.unwrap()).await;
-    assert_eq!((unlinked.reply_to_message_id, unlinked.reply_to_telegram_id), (None, Some(3)));
+    assert_eq!(
+        (unlinked.reply_to_message_id, unlinked.reply_to_telegram_id),
+        (None, Some(3))
+    );
     assert!(chat_row(&store, &bot).await.has_orphan_replies);
-    let late_parent = receive(&inbox, &bot, InboundEvent::NewMessage(text_message(3, "late parent", 3))).await;
+    let late_parent = receive(
+        &inbox,
+        &bot,
+        InboundEvent::NewMessage(text_message(3, "late parent", 3)),
+    )
+    .await;
     let linked = message_row(&store, early.message_id.unwrap()).await;
     assert_eq!(linked.reply_to_message_id, late_parent.message_id.map(|id| id.0));
 }
@@ -211,15 +232,28 @@ async fn edits_blocks_and_reactions_update_what_is_stored(database: TestDatabase
         ..text_message(1, "hello", 1)
     };
     let edited = receive(&inbox, &bot, InboundEvent::EditedMessage(edit)).await;
-    assert_eq!((edited.outcome, edited.message_id), (Outcome::Updated, original.message_id));
+    assert_eq!(
+        (edited.outcome, edited.message_id),
+        (Outcome::Updated, original.message_id)
+    );
     let stored = message_row(&store, original.message_id.unwrap()).await;
     assert_eq!(stored.text.as_deref(), Some("hello"));
     assert_eq!(stored.edited_at, Some(at(60)));
-    assert_eq!(stored.metadata["raw"]["text"], "helo", "the original payload is kept");
-    assert_eq!(stored.metadata["edited_raw"]["text"], "hello", "and the edited one beside it");
+    assert_eq!(
+        stored.metadata["raw"]["text"], "helo",
+        "the original payload is kept"
+    );
+    assert_eq!(
+        stored.metadata["edited_raw"]["text"], "hello",
+        "and the edited one beside it"
+    );
     let chat = chat_row(&store, &bot).await;
     assert_eq!(chat.message_count, 1, "an edit is not a new message");
-    assert_eq!(chat.last_message_preview.as_deref(), Some("hello"), "the preview follows the edit");
+    assert_eq!(
+        chat.last_message_preview.as_deref(),
+        Some("hello"),
+        "the preview follows the edit"
+    );
 
     // An edit of a message never seen is stored, marked edited.
     let unseen = InboundMessage {
@@ -227,7 +261,9 @@ async fn edits_blocks_and_reactions_update_what_is_stored(database: TestDatabase
         ..text_message(7, "edited before we saw it", 2)
     };
     assert_eq!(
-        receive(&inbox, &bot, InboundEvent::EditedMessage(unseen)).await.outcome,
+        receive(&inbox, &bot, InboundEvent::EditedMessage(unseen))
+            .await
+            .outcome,
         Outcome::Stored
     );
 
@@ -248,13 +284,25 @@ async fn edits_blocks_and_reactions_update_what_is_stored(database: TestDatabase
         reactions,
         date: at(300),
     };
-    assert_eq!(receive(&inbox, &bot, reaction(1, thumbs_up())).await.outcome, Outcome::Updated);
+    assert_eq!(
+        receive(&inbox, &bot, reaction(1, thumbs_up())).await.outcome,
+        Outcome::Updated
+    );
     let stored = message_row(&store, original.message_id.unwrap()).await;
     assert_eq!(stored.metadata["reactions"]["4242"][0]["emoji"], "👍");
-    assert_eq!(receive(&inbox, &bot, reaction(1, Vec::new())).await.outcome, Outcome::Updated);
+    assert_eq!(
+        receive(&inbox, &bot, reaction(1, Vec::new())).await.outcome,
+        Outcome::Updated
+    );
     let stored = message_row(&store, original.message_id.unwrap()).await;
-    assert!(stored.metadata.get("reactions").is_none(), "a withdrawn reaction is gone");
-    assert_eq!(receive(&inbox, &bot, reaction(999, thumbs_up())).await.outcome, Outcome::Ignored);
+    assert!(
+        stored.metadata.get("reactions").is_none(),
+        "a withdrawn reaction is gone"
+    );
+    assert_eq!(
+        receive(&inbox, &bot, reaction(999, thumbs_up())).await.outcome,
+        Outcome::Ignored
+    );
     let ignored = InboundEvent::Ignored {
         kind: "callback_query".into(),
     };
@@ -277,20 +325,43 @@ async fn deletions_and_read_receipts_update_what_is_stored(database: TestDatabas
         peer_id: PeerId(4242),
         max_id: TelegramMessageId(2),
     };
-    assert_eq!(receive(&inbox, &bot, read.clone()).await.outcome, Outcome::Updated);
-    assert_eq!(message_row(&store, ours.message_id.unwrap()).await.status.0, MessageStatus::Read);
-    assert_eq!(message_row(&store, theirs.message_id.unwrap()).await.status.0, MessageStatus::Received);
-    assert_eq!(receive(&inbox, &bot, read).await.outcome, Outcome::Ignored, "read already");
+    assert_eq!(
+        receive(&inbox, &bot, read.clone()).await.outcome,
+        Outcome::Updated
+    );
+    assert_eq!(
+        message_row(&store, ours.message_id.unwrap()).await.status.0,
+        MessageStatus::Read
+    );
+    assert_eq!(
+        message_row(&store, theirs.message_id.unwrap()).await.status.0,
+        MessageStatus::Received
+    );
+    assert_eq!(
+        receive(&inbox, &bot, read).await.outcome,
+        Outcome::Ignored,
+        "read already"
+    );
 
     // Deletions in a private chat do not name it: found among the account's private chats.
     let deleted = InboundEvent::Deleted {
         peer_id: None,
         telegram_message_ids: vec![TelegramMessageId(1), TelegramMessageId(77)],
     };
-    assert_eq!(receive(&inbox, &bot, deleted.clone()).await.outcome, Outcome::Updated);
-    assert!(message_row(&store, theirs.message_id.unwrap()).await.is_deleted, "kept, marked deleted");
+    assert_eq!(
+        receive(&inbox, &bot, deleted.clone()).await.outcome,
+        Outcome::Updated
+    );
+    assert!(
+        message_row(&store, theirs.message_id.unwrap()).await.is_deleted,
+        "kept, marked deleted"
+    );
     assert!(!message_row(&store, ours.message_id.unwrap()).await.is_deleted);
-    assert_eq!(receive(&inbox, &bot, deleted).await.outcome, Outcome::Ignored, "deleted already");
+    assert_eq!(
+        receive(&inbox, &bot, deleted).await.outcome,
+        Outcome::Ignored,
+        "deleted already"
+    );
     assert_eq!(messages::Entity::find().count(store.db()).await.unwrap(), 2);
 }
 
@@ -300,7 +371,10 @@ async fn every_change_writes_its_events_in_its_transaction(database: TestDatabas
     let bot = account(&store, "bot").await;
     let created = sequenced(&store).await;
     assert_eq!(created.len(), 1, "creating the account announces its status");
-    assert_eq!((created[0].kind.as_str(), created[0].seq.0), ("account_status", 1));
+    assert_eq!(
+        (created[0].kind.as_str(), created[0].seq.0),
+        ("account_status", 1)
+    );
     let first = receive(&inbox, &bot, InboundEvent::NewMessage(text_message(1, "hi", 1))).await;
     receive(&inbox, &bot, InboundEvent::NewMessage(text_message(1, "hi", 1))).await;
     receive(
@@ -330,9 +404,19 @@ async fn every_change_writes_its_events_in_its_transaction(database: TestDatabas
         .await
         .unwrap()
         .unwrap();
-    let message = message_repo::views(&store, vec![stored]).await.unwrap().pop().unwrap();
-    assert_eq!(events[0].payload["message"], serde_json::to_value(&message).unwrap());
-    let chat = chat_repo::view(&store, Viewer::Admin, chat_id).await.unwrap().unwrap();
+    let message = message_repo::views(&store, vec![stored])
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(
+        events[0].payload["message"],
+        serde_json::to_value(&message).unwrap()
+    );
+    let chat = chat_repo::view(&store, Viewer::Admin, chat_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(events[2].payload["chat"], serde_json::to_value(&chat).unwrap());
     assert_eq!(events[2].payload["chat"]["is_blocked"], true);
     assert!(sequenced(&store).await.is_empty(), "every event is numbered once");
@@ -347,7 +431,9 @@ async fn concurrent_deliveries_store_one_message(database: TestDatabase) {
         let bot = bot.clone();
         // Half the deliveries are the same message (Telegram retrying), half are distinct messages.
         let id = if n % 2 == 0 { 100 } else { 200 + n };
-        tokio::spawn(async move { receive(&inbox, &bot, InboundEvent::NewMessage(text_message(id, "x", n))).await })
+        tokio::spawn(async move {
+            receive(&inbox, &bot, InboundEvent::NewMessage(text_message(id, "x", n))).await
+        })
     });
     let mut stored = 0;
     for delivery in deliveries {
@@ -355,7 +441,10 @@ async fn concurrent_deliveries_store_one_message(database: TestDatabase) {
             stored += 1;
         }
     }
-    assert_eq!(stored, 5, "one copy of the repeated message and four distinct ones");
+    assert_eq!(
+        stored, 5,
+        "one copy of the repeated message and four distinct ones"
+    );
     let chat = chat_row(&store, &bot).await;
     assert_eq!((chat.message_count, chat.unread_count), (5, 5));
     assert_eq!(messages::Entity::find().count(store.db()).await.unwrap(), 5);
@@ -398,7 +487,10 @@ async fn same_second_bursts_into_few_chats_lose_nothing(database: TestDatabase) 
         sender.await.unwrap();
     }
     let total = SENDERS * PER_SENDER;
-    assert_eq!(messages::Entity::find().count(store.db()).await.unwrap(), total as u64);
+    assert_eq!(
+        messages::Entity::find().count(store.db()).await.unwrap(),
+        total as u64
+    );
     let rows = chats::Entity::find().all(store.db()).await.unwrap();
     assert_eq!(rows.len() as i64, CHATS);
     for chat in &rows {
@@ -407,11 +499,20 @@ async fn same_second_bursts_into_few_chats_lose_nothing(database: TestDatabase) 
             .count(store.db())
             .await
             .unwrap();
-        assert_eq!(i64::from(chat.message_count), stored as i64, "counter of chat {}", chat.id);
+        assert_eq!(
+            i64::from(chat.message_count),
+            stored as i64,
+            "counter of chat {}",
+            chat.id
+        );
         assert_eq!(chat.unread_count, chat.message_count);
     }
     let events = sequenced(&store).await;
-    assert_eq!(events.len() as i64, total * 2, "new_message and chat_updated for every delivery");
+    assert_eq!(
+        events.len() as i64,
+        total * 2,
+        "new_message and chat_updated for every delivery"
+    );
     let last = events.iter().map(|e| e.seq.0).max().unwrap();
     assert_eq!(last, total * 2 + 1, "dense numbers after the account's");
 }

@@ -56,7 +56,9 @@ async fn enqueue(store: &Store, job: JobRequest) -> JobId {
 }
 
 async fn claim(store: &Store, worker: &str, limit: u64) -> Vec<ClaimedJob> {
-    jobs::claim(store, worker, limit, Duration::minutes(5), &[]).await.unwrap()
+    jobs::claim(store, worker, limit, Duration::minutes(5), &[])
+        .await
+        .unwrap()
 }
 
 async fn status(store: &Store, id: JobId) -> JobStatus {
@@ -122,8 +124,15 @@ async fn jobs_of_one_order_key_run_one_at_a_time_in_order(database: TestDatabase
     let other_chat = enqueue(&store, chat(4, 20)).await;
 
     let claimed: Vec<JobId> = claim(&store, "w", 10).await.iter().map(|j| j.id).collect();
-    assert_eq!(claimed, vec![first, other_chat], "one job per chat at a time, the oldest first");
-    assert!(claim(&store, "w2", 10).await.is_empty(), "the rest wait while the first runs");
+    assert_eq!(
+        claimed,
+        vec![first, other_chat],
+        "one job per chat at a time, the oldest first"
+    );
+    assert!(
+        claim(&store, "w2", 10).await.is_empty(),
+        "the rest wait while the first runs"
+    );
 
     // A failed attempt that waits for its retry still holds its chat's later jobs back: order is kept.
     let running = jobs::find(&store, first).await.unwrap().unwrap();
@@ -134,7 +143,9 @@ async fn jobs_of_one_order_key_run_one_at_a_time_in_order(database: TestDatabase
         max_attempts: 3,
         claim: running.locked_by.unwrap(),
     };
-    jobs::retry_later(&store, &job, Utc::now() + Duration::hours(1), "flood wait").await.unwrap();
+    jobs::retry_later(&store, &job, Utc::now() + Duration::hours(1), "flood wait")
+        .await
+        .unwrap();
     assert!(claim(&store, "w", 10).await.is_empty());
     make_due(&store, first).await;
     let retried = claim(&store, "w", 10).await;
@@ -144,18 +155,35 @@ async fn jobs_of_one_order_key_run_one_at_a_time_in_order(database: TestDatabase
     assert_eq!(next.iter().map(|j| j.id).collect::<Vec<_>>(), vec![second]);
     // A dead job does not block its chat for ever.
     assert!(jobs::fail_permanently(&store, &next[0], "blocked").await.unwrap());
-    assert_eq!(claim(&store, "w", 10).await.iter().map(|j| j.id).collect::<Vec<_>>(), vec![third]);
+    assert_eq!(
+        claim(&store, "w", 10)
+            .await
+            .iter()
+            .map(|j| j.id)
+            .collect::<Vec<_>>(),
+        vec![third]
+    );
 }
 
 async fn failures_retry_then_dead_letter(database: TestDatabase) {
     let store = migrated_store(&database).await;
-    let mut job = JobRequest::forward(AccountId(1), "https://bot.example/hook", &json!({ "update_id": 5 }), Utc::now());
+    let mut job = JobRequest::forward(
+        AccountId(1),
+        "https://bot.example/hook",
+        &json!({ "update_id": 5 }),
+        Utc::now(),
+    );
     job.max_attempts = 2;
     let id = enqueue(&store, job).await;
 
     let first = claim(&store, "w", 10).await.remove(0);
     let later = Utc::now() + Duration::hours(1);
-    assert_eq!(jobs::retry_later(&store, &first, later, "HTTP 502").await.unwrap(), JobStatus::Pending);
+    assert_eq!(
+        jobs::retry_later(&store, &first, later, "HTTP 502")
+            .await
+            .unwrap(),
+        JobStatus::Pending
+    );
     assert!(claim(&store, "w", 10).await.is_empty(), "not due before run_at");
     let stored = jobs::find(&store, id).await.unwrap().unwrap();
     assert_eq!(stored.last_error.as_deref(), Some("HTTP 502"));
@@ -166,13 +194,25 @@ async fn failures_retry_then_dead_letter(database: TestDatabase) {
     let second = claim(&store, "w", 10).await.remove(0);
     assert_eq!(second.attempt, 2);
     assert!(second.is_last_attempt());
-    assert_eq!(jobs::retry_later(&store, &second, Utc::now(), "still failing").await.unwrap(), JobStatus::Dead);
-    assert!(claim(&store, "w", 10).await.is_empty(), "dead jobs are not claimed");
+    assert_eq!(
+        jobs::retry_later(&store, &second, Utc::now(), "still failing")
+            .await
+            .unwrap(),
+        JobStatus::Dead
+    );
+    assert!(
+        claim(&store, "w", 10).await.is_empty(),
+        "dead jobs are not claimed"
+    );
 
     assert!(jobs::requeue(&store, id).await.unwrap());
     let again = claim(&store, "w", 10).await.remove(0);
     assert_eq!(again.attempt, 1, "a retry by hand starts counting again");
-    assert!(jobs::fail_permanently(&store, &again, "bot was blocked by the user").await.unwrap());
+    assert!(
+        jobs::fail_permanently(&store, &again, "bot was blocked by the user")
+            .await
+            .unwrap()
+    );
     assert_eq!(status(&store, id).await, JobStatus::Dead);
 }
 
@@ -186,18 +226,35 @@ async fn claims_are_renewed_and_a_lapsed_claim_is_taken_over(database: TestDatab
     let taken = claim(&store, "live-worker", 1).await;
     assert_eq!(taken.len(), 1, "a claim whose lock lapsed is claimable");
     assert_eq!(taken[0].attempt, 2);
-    assert!(!jobs::complete(&store, &stale).await.unwrap(), "the stale worker lost its claim");
+    assert!(
+        !jobs::complete(&store, &stale).await.unwrap(),
+        "the stale worker lost its claim"
+    );
     assert_eq!(
-        jobs::renew(&store, &[(id, stale.claim.clone())], Duration::minutes(5)).await.unwrap(),
+        jobs::renew(&store, &[(id, stale.claim.clone())], Duration::minutes(5))
+            .await
+            .unwrap(),
         0,
         "nor can it renew it"
     );
-    let before = jobs::find(&store, id).await.unwrap().unwrap().locked_until.unwrap();
+    let before = jobs::find(&store, id)
+        .await
+        .unwrap()
+        .unwrap()
+        .locked_until
+        .unwrap();
     assert_eq!(
-        jobs::renew(&store, &[(id, taken[0].claim.clone())], Duration::minutes(30)).await.unwrap(),
+        jobs::renew(&store, &[(id, taken[0].claim.clone())], Duration::minutes(30))
+            .await
+            .unwrap(),
         1
     );
-    let after = jobs::find(&store, id).await.unwrap().unwrap().locked_until.unwrap();
+    let after = jobs::find(&store, id)
+        .await
+        .unwrap()
+        .unwrap()
+        .locked_until
+        .unwrap();
     assert!(after - before > Duration::minutes(20), "the claim was extended");
     assert_eq!(status(&store, id).await, JobStatus::Running);
     assert!(jobs::complete(&store, &taken[0]).await.unwrap());
@@ -206,11 +263,17 @@ async fn claims_are_renewed_and_a_lapsed_claim_is_taken_over(database: TestDatab
 async fn dedupe_keys_make_enqueue_idempotent(database: TestDatabase) {
     let store = migrated_store(&database).await;
     assert!(jobs::schedule_housekeeping(&store).await.unwrap());
-    assert!(!jobs::schedule_housekeeping(&store).await.unwrap(), "today's is scheduled already");
+    assert!(
+        !jobs::schedule_housekeeping(&store).await.unwrap(),
+        "today's is scheduled already"
+    );
     let update = json!({ "update_id": 77 });
     let forward = JobRequest::forward(AccountId(3), "https://bot.example/hook", &update, Utc::now());
     assert!(jobs::enqueue(store.writes(), forward.clone()).await.unwrap());
-    assert!(!jobs::enqueue(store.writes(), forward).await.unwrap(), "one forward per update id");
+    assert!(
+        !jobs::enqueue(store.writes(), forward).await.unwrap(),
+        "one forward per update id"
+    );
     assert_eq!(claim(&store, "w", 10).await.len(), 2);
 }
 
@@ -225,7 +288,11 @@ async fn a_restarted_worker_resumes_its_own_claims_only(database: TestDatabase) 
 
     assert_eq!(jobs::release_stale_claims(&store, "w1").await.unwrap(), 1);
     let released = jobs::find(&store, mine[0].id).await.unwrap().unwrap();
-    assert_eq!(released.status, JobStatus::Pending, "claimed before the restart, runnable again");
+    assert_eq!(
+        released.status,
+        JobStatus::Pending,
+        "claimed before the restart, runnable again"
+    );
     assert_eq!(released.locked_by, None);
     assert_eq!(
         status(&store, theirs[0].id).await,
@@ -247,15 +314,23 @@ async fn pinned_jobs_run_only_where_their_account_is_connected(database: TestDat
         },
     )
     .await;
-    let elsewhere = jobs::claim(&store, "w", 10, Duration::minutes(1), &[AccountId(8)]).await.unwrap();
+    let elsewhere = jobs::claim(&store, "w", 10, Duration::minutes(1), &[AccountId(8)])
+        .await
+        .unwrap();
     assert_eq!(
         elsewhere.iter().map(|j| j.id).collect::<Vec<_>>(),
         vec![free],
         "an instance connected to other accounts takes only the free job"
     );
-    let here = jobs::claim(&store, "w2", 10, Duration::minutes(1), &[AccountId(7), AccountId(8)])
-        .await
-        .unwrap();
+    let here = jobs::claim(
+        &store,
+        "w2",
+        10,
+        Duration::minutes(1),
+        &[AccountId(7), AccountId(8)],
+    )
+    .await
+    .unwrap();
     assert_eq!(here.iter().map(|j| j.id).collect::<Vec<_>>(), vec![pinned]);
 }
 

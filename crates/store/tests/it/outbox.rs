@@ -17,8 +17,8 @@ use crm_core::jobs::JobPayload;
 use crm_core::message::{Direction, MessageStatus, MessageType};
 use crm_core::metadata::MessageMetadata;
 use crm_core::outbound::{
-    ChannelGateway, Channels, DownloadError, DownloadedFile, FileLocation, OutgoingMessage, SendError, SendFuture,
-    SentMessage,
+    ChannelGateway, Channels, DownloadError, DownloadedFile, FileLocation, OutgoingMessage, SendError,
+    SendFuture, SentMessage,
 };
 use crm_core::ports::BoxFuture;
 use crm_core::secrets::Sensitive;
@@ -203,7 +203,10 @@ fn text(body: &str) -> Reply {
 }
 
 async fn stored(store: &Store, id: MessageId) -> crm_core::message::Message {
-    message_repo::find_visible(store, Viewer::Admin, id).await.unwrap().unwrap()
+    message_repo::find_visible(store, Viewer::Admin, id)
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 /// The message ids of the queued send jobs, oldest first.
@@ -229,8 +232,14 @@ async fn a_reply_is_sent_once_and_recorded(database: TestDatabase) {
     let courier = courier(&store, &channel);
     sequenced(&store).await;
 
-    let queued = inbox.send(&admin, SendTarget::Chat(chat), text("  on our way  ")).await.unwrap();
-    assert_eq!((queued.status, queued.text.as_deref()), (MessageStatus::Queued, Some("on our way")));
+    let queued = inbox
+        .send(&admin, SendTarget::Chat(chat), text("  on our way  "))
+        .await
+        .unwrap();
+    assert_eq!(
+        (queued.status, queued.text.as_deref()),
+        (MessageStatus::Queued, Some("on our way"))
+    );
     let id = MessageId(queued.id);
     assert_eq!(queued_sends(&store).await, [id], "stored with its send job");
     let announced: Vec<String> = sequenced(&store).await.into_iter().map(|e| e.kind).collect();
@@ -245,8 +254,15 @@ async fn a_reply_is_sent_once_and_recorded(database: TestDatabase) {
     assert_eq!(message.status, MessageStatus::Sent);
     assert_eq!(message.telegram_message_id, Some(TelegramMessageId(555)));
     let outbox = message.metadata.outbox.clone().unwrap();
-    assert_eq!((outbox.attempts, outbox.in_flight_since, outbox.error), (1, None, None));
-    assert_eq!(outbox.random_id, Some(calls[0].1), "the random id is kept with the message");
+    assert_eq!(
+        (outbox.attempts, outbox.in_flight_since, outbox.error),
+        (1, None, None)
+    );
+    assert_eq!(
+        outbox.random_id,
+        Some(calls[0].1),
+        "the random id is kept with the message"
+    );
     let events = sequenced(&store).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].kind, "message_updated");
@@ -277,10 +293,24 @@ async fn a_lost_bot_attempt_is_never_repeated(database: TestDatabase) {
     let chat = customer_chat(&inbox, &bot, 42).await;
     let channel = ScriptedChannel::new(false, vec![Script::Hang]);
     let courier = courier(&store, &channel);
-    let id = MessageId(inbox.send(&admin, SendTarget::Chat(chat), text("once")).await.unwrap().id);
+    let id = MessageId(
+        inbox
+            .send(&admin, SendTarget::Chat(chat), text("once"))
+            .await
+            .unwrap()
+            .id,
+    );
 
     lose_an_attempt(&courier, &channel, id).await;
-    assert!(stored(&store, id).await.metadata.outbox.unwrap().in_flight_since.is_some());
+    assert!(
+        stored(&store, id)
+            .await
+            .metadata
+            .outbox
+            .unwrap()
+            .in_flight_since
+            .is_some()
+    );
 
     // The next attempt cannot know whether Telegram took the first: it does not send again.
     let outcome = courier.deliver(id, 2, false).await.unwrap();
@@ -289,8 +319,16 @@ async fn a_lost_bot_attempt_is_never_repeated(database: TestDatabase) {
     assert_eq!(courier.unconfirmed(), 1, "the residual window is counted");
     let message = stored(&store, id).await;
     assert_eq!(message.status, MessageStatus::Failed);
-    let view = message_repo::views(&store, vec![message]).await.unwrap().pop().unwrap();
-    assert_eq!(view.error.as_deref(), Some(UNCONFIRMED), "the operator is told to check");
+    let view = message_repo::views(&store, vec![message])
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(
+        view.error.as_deref(),
+        Some(UNCONFIRMED),
+        "the operator is told to check"
+    );
 
     // The operator checked and retries by hand: that is a new send, made once.
     inbox.retry(&admin, id).await.unwrap();
@@ -307,16 +345,32 @@ async fn a_lost_personal_attempt_is_repeated_with_the_same_random_id(database: T
     let chat = customer_chat(&inbox, &phone, 42).await;
     let channel = ScriptedChannel::new(true, vec![Script::Hang, Script::Accept(77)]);
     let courier = courier(&store, &channel);
-    let id = MessageId(inbox.send(&admin, SendTarget::Chat(chat), text("hi")).await.unwrap().id);
+    let id = MessageId(
+        inbox
+            .send(&admin, SendTarget::Chat(chat), text("hi"))
+            .await
+            .unwrap()
+            .id,
+    );
     let random_id = stored(&store, id).await.metadata.random_id().unwrap();
 
     lose_an_attempt(&courier, &channel, id).await;
     assert_eq!(courier.deliver(id, 2, false).await.unwrap(), Delivered::Done);
     let calls = channel.calls();
-    assert_eq!(calls.len(), 2, "MTProto drops a repeat, so the attempt is made again");
-    assert!(calls.iter().all(|(_, r)| *r == random_id), "both with the message's fixed random id");
+    assert_eq!(
+        calls.len(),
+        2,
+        "MTProto drops a repeat, so the attempt is made again"
+    );
+    assert!(
+        calls.iter().all(|(_, r)| *r == random_id),
+        "both with the message's fixed random id"
+    );
     let message = stored(&store, id).await;
-    assert_eq!((message.status, message.telegram_message_id), (MessageStatus::Sent, Some(TelegramMessageId(77))));
+    assert_eq!(
+        (message.status, message.telegram_message_id),
+        (MessageStatus::Sent, Some(TelegramMessageId(77)))
+    );
     assert_eq!(message.metadata.outbox.unwrap().attempts, 2);
     assert_eq!(courier.unconfirmed(), 0);
 }
@@ -329,27 +383,55 @@ async fn an_ambiguous_bot_send_fails_unconfirmed_until_retried_by_hand(database:
     let chat = customer_chat(&inbox, &bot, 42).await;
     let channel = ScriptedChannel::new(
         false,
-        vec![Script::Fail(SendError::Ambiguous("connection reset after the request".into()))],
+        vec![Script::Fail(SendError::Ambiguous(
+            "connection reset after the request".into(),
+        ))],
     );
     let courier = courier(&store, &channel);
-    let id = MessageId(inbox.send(&admin, SendTarget::Chat(chat), text("hi")).await.unwrap().id);
+    let id = MessageId(
+        inbox
+            .send(&admin, SendTarget::Chat(chat), text("hi"))
+            .await
+            .unwrap()
+            .id,
+    );
 
     let Delivered::Failed(reason) = courier.deliver(id, 1, false).await.unwrap() else {
         panic!("an ambiguous bot send is not retried automatically");
     };
-    assert!(reason.starts_with(UNCONFIRMED) && reason.contains("connection reset"), "{reason}");
+    assert!(
+        reason.starts_with(UNCONFIRMED) && reason.contains("connection reset"),
+        "{reason}"
+    );
     assert_eq!(courier.unconfirmed(), 1);
     assert_eq!(stored(&store, id).await.status, MessageStatus::Failed);
-    assert_eq!(courier.deliver(id, 2, false).await.unwrap(), Delivered::Nothing, "a failed message stays put");
+    assert_eq!(
+        courier.deliver(id, 2, false).await.unwrap(),
+        Delivered::Nothing,
+        "a failed message stays put"
+    );
     assert_eq!(channel.calls().len(), 1);
 
     let retried = inbox.retry(&admin, id).await.unwrap();
     assert_eq!((retried.status, retried.error), (MessageStatus::Queued, None));
-    assert_eq!(queued_sends(&store).await, [id, id], "a second send job, of the next generation");
+    assert_eq!(
+        queued_sends(&store).await,
+        [id, id],
+        "a second send job, of the next generation"
+    );
     assert_eq!(courier.deliver(id, 1, false).await.unwrap(), Delivered::Done);
     assert_eq!(channel.calls().len(), 2);
     let error = inbox.retry(&admin, id).await.unwrap_err();
-    assert!(matches!(error, crm_core::CoreError::Conflict { code: "not_failed", .. }), "{error:?}");
+    assert!(
+        matches!(
+            error,
+            crm_core::CoreError::Conflict {
+                code: "not_failed",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
 }
 
 async fn passing_failures_retry_until_the_last_attempt(database: TestDatabase) {
@@ -362,27 +444,53 @@ async fn passing_failures_retry_until_the_last_attempt(database: TestDatabase) {
         false,
         vec![
             Script::Fail(SendError::Transient("502 Bad Gateway".into())),
-            Script::Fail(SendError::RetryAfter(std::time::Duration::from_secs(30), "Too Many Requests".into())),
+            Script::Fail(SendError::RetryAfter(
+                std::time::Duration::from_secs(30),
+                "Too Many Requests".into(),
+            )),
             Script::Fail(SendError::Transient("502 Bad Gateway".into())),
         ],
     );
     let courier = courier(&store, &channel);
-    let id = MessageId(inbox.send(&admin, SendTarget::Chat(chat), text("hi")).await.unwrap().id);
+    let id = MessageId(
+        inbox
+            .send(&admin, SendTarget::Chat(chat), text("hi"))
+            .await
+            .unwrap()
+            .id,
+    );
 
-    assert_eq!(courier.deliver(id, 1, false).await.unwrap(), Delivered::Retry("502 Bad Gateway".into()));
+    assert_eq!(
+        courier.deliver(id, 1, false).await.unwrap(),
+        Delivered::Retry("502 Bad Gateway".into())
+    );
     let message = stored(&store, id).await;
-    assert_eq!(message.status, MessageStatus::Queued, "still queued for the next attempt");
-    assert_eq!(message.metadata.outbox.unwrap().in_flight_since, None, "the attempt's outcome is recorded");
+    assert_eq!(
+        message.status,
+        MessageStatus::Queued,
+        "still queued for the next attempt"
+    );
+    assert_eq!(
+        message.metadata.outbox.unwrap().in_flight_since,
+        None,
+        "the attempt's outcome is recorded"
+    );
     let before = Utc::now();
     let Delivered::RetryAt(at, reason) = courier.deliver(id, 2, false).await.unwrap() else {
         panic!("a long flood wait reschedules the job");
     };
-    assert!(at >= before + chrono::Duration::seconds(29), "not before Telegram's wait");
+    assert!(
+        at >= before + chrono::Duration::seconds(29),
+        "not before Telegram's wait"
+    );
     assert_eq!(reason, "Too Many Requests");
     let Delivered::Failed(reason) = courier.deliver(id, 3, true).await.unwrap() else {
         panic!("the last attempt's failure is final");
     };
-    assert!(reason.contains("gave up after 3 attempts") && reason.contains("502"), "{reason}");
+    assert!(
+        reason.contains("gave up after 3 attempts") && reason.contains("502"),
+        "{reason}"
+    );
     let message = stored(&store, id).await;
     assert_eq!(message.status, MessageStatus::Failed);
     assert_eq!(message.metadata.outbox.unwrap().attempts, 3);
@@ -398,7 +506,13 @@ async fn a_personal_echo_merges_into_the_operators_message(database: TestDatabas
     let chat = customer_chat(&inbox, &phone, 42).await;
     let channel = ScriptedChannel::new(true, vec![Script::Accept(900)]);
     let courier = courier(&store, &channel);
-    let id = MessageId(inbox.send(&admin, SendTarget::Chat(chat), text("hi")).await.unwrap().id);
+    let id = MessageId(
+        inbox
+            .send(&admin, SendTarget::Chat(chat), text("hi"))
+            .await
+            .unwrap()
+            .id,
+    );
 
     // The account's update stream delivers its own outgoing message before the send's answer is recorded.
     let echo = InboundMessage {
@@ -428,15 +542,37 @@ async fn a_personal_echo_merges_into_the_operators_message(database: TestDatabas
         raw_update: None,
     };
     let echo_id = inbox.receive(arrival).await.unwrap().message_id.unwrap();
-    assert_eq!(chat_repo::view(&store, Viewer::Admin, chat).await.unwrap().unwrap().message_count, 3);
+    assert_eq!(
+        chat_repo::view(&store, Viewer::Admin, chat)
+            .await
+            .unwrap()
+            .unwrap()
+            .message_count,
+        3
+    );
     sequenced(&store).await;
 
     assert_eq!(courier.deliver(id, 1, false).await.unwrap(), Delivered::Done);
-    assert!(message_repo::find_visible(&store, Viewer::Admin, echo_id).await.unwrap().is_none(), "the echo goes");
+    assert!(
+        message_repo::find_visible(&store, Viewer::Admin, echo_id)
+            .await
+            .unwrap()
+            .is_none(),
+        "the echo goes"
+    );
     let message = stored(&store, id).await;
-    assert_eq!((message.status, message.telegram_message_id), (MessageStatus::Sent, Some(TelegramMessageId(900))));
-    let view = chat_repo::view(&store, Viewer::Admin, chat).await.unwrap().unwrap();
-    assert_eq!(view.message_count, 2, "the customer's message and the operator's, once");
+    assert_eq!(
+        (message.status, message.telegram_message_id),
+        (MessageStatus::Sent, Some(TelegramMessageId(900)))
+    );
+    let view = chat_repo::view(&store, Viewer::Admin, chat)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        view.message_count, 2,
+        "the customer's message and the operator's, once"
+    );
     let kinds: Vec<String> = sequenced(&store).await.into_iter().map(|e| e.kind).collect();
     assert_eq!(kinds, ["message_removed", "message_updated", "chat_updated"]);
 }
@@ -484,7 +620,10 @@ async fn concurrent_operators_lose_no_reply_and_keep_counts(database: TestDataba
     assert_eq!(jobs, accepted, "one send job per accepted reply");
     let mut total = 0;
     for chat in &chats {
-        let view = chat_repo::view(&store, Viewer::Admin, *chat).await.unwrap().unwrap();
+        let view = chat_repo::view(&store, Viewer::Admin, *chat)
+            .await
+            .unwrap()
+            .unwrap();
         total += view.message_count - 1;
     }
     assert_eq!(total as usize, OPERATORS * EACH, "each chat counts its replies");
@@ -525,16 +664,28 @@ async fn concurrent_assignments_respect_the_chat_limit(database: TestDatabase) {
     assert_eq!(granted, limit, "exactly the operator's limit, under concurrency");
     let held = chat_repo::held_by(&store, operator.id).await.unwrap();
     assert_eq!(held.len(), limit);
-    let added = sequenced(&store).await.into_iter().filter(|e| e.kind == "chat_added").count();
+    let added = sequenced(&store)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "chat_added")
+        .count();
     assert_eq!(added, limit, "the operator is told of each chat they got");
 
     // The operator sees exactly the chats they hold; releasing one hands it back.
     for chat in &chats {
-        let visible = chat_repo::view(&store, operator.viewer(), *chat).await.unwrap().is_some();
+        let visible = chat_repo::view(&store, operator.viewer(), *chat)
+            .await
+            .unwrap()
+            .is_some();
         assert_eq!(visible, held.contains(chat), "chat {chat}");
     }
     inbox.release(&operator, held[0]).await.unwrap();
-    assert!(chat_repo::view(&store, operator.viewer(), held[0]).await.unwrap().is_none());
+    assert!(
+        chat_repo::view(&store, operator.viewer(), held[0])
+            .await
+            .unwrap()
+            .is_none()
+    );
     let kinds: Vec<String> = sequenced(&store).await.into_iter().map(|e| e.kind).collect();
     assert_eq!(kinds, ["chat_removed", "chat_updated"]);
 }

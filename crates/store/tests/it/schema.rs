@@ -8,8 +8,8 @@ use crm_core::ids::AccountId;
 use crm_core::message::{Direction, MessageStatus, MessageType};
 use crm_core::user::Role;
 use crm_store::entity::{chat_assignments, chats, messages};
-use crm_store::{Db, Store, StoreError};
 use crm_store::repo::users::{self, NewUser};
+use crm_store::{Db, Store, StoreError};
 use crm_testkit_db::{TestDatabase, on_every_backend};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::json;
@@ -163,7 +163,10 @@ async fn a_chat_has_at_most_one_active_assignment(database: TestDatabase) {
     assign(operators[0], true).insert(store.db()).await.unwrap();
     // The holder is kept on the chat too (the use cases write both in one transaction).
     chats::Entity::update_many()
-        .col_expr(chats::Column::AssignedUserId, sea_orm::sea_query::Expr::value(operators[0].0))
+        .col_expr(
+            chats::Column::AssignedUserId,
+            sea_orm::sea_query::Expr::value(operators[0].0),
+        )
         .filter(chats::Column::Id.eq(the_chat.id))
         .exec(store.db())
         .await

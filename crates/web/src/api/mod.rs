@@ -68,8 +68,14 @@ pub fn router(state: AppState) -> Router {
                 .patch(accounts::update)
                 .delete(personal::lifecycle::remove),
         )
-        .route("/api/accounts/{id}/resend_code/", post(personal::login::resend_code))
-        .route("/api/accounts/{id}/verify_otp/", post(personal::login::verify_otp))
+        .route(
+            "/api/accounts/{id}/resend_code/",
+            post(personal::login::resend_code),
+        )
+        .route(
+            "/api/accounts/{id}/verify_otp/",
+            post(personal::login::verify_otp),
+        )
         .route("/api/accounts/{id}/qr_login/", post(personal::qr::qr_login))
         .route("/api/accounts/{id}/restart/", post(accounts::restart))
         .route("/api/accounts/{id}/set_webhook/", post(bots::set_webhook))

@@ -45,7 +45,10 @@ pub async fn create(state: &AppState, body: &CreateAccount) -> ApiResult<Account
             message: "This bot is already connected.".into(),
         })
     };
-    if account_repo::find_bot_by_token(&state.store, &token).await?.is_some() {
+    if account_repo::find_bot_by_token(&state.store, &token)
+        .await?
+        .is_some()
+    {
         return Err(exists());
     }
     let me = state.bot_api.get_me(&token).await.map_err(telegram_error)?;
@@ -144,7 +147,9 @@ pub async fn delete_webhook(
     _admin: Admin,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<AccountView>> {
-    Ok(Json(without_webhook(&state, AccountId(id), IntakeMode::None).await?))
+    Ok(Json(
+        without_webhook(&state, AccountId(id), IntakeMode::None).await?,
+    ))
 }
 
 /// Removes the bot's webhook at Telegram and records the new intake mode.

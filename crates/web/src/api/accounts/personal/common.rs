@@ -182,15 +182,26 @@ pub async fn disconnect(state: &AppState, account_id: AccountId) -> ApiResult<()
 pub async fn login_failed(state: &AppState, account_id: AccountId, error: UserError) -> ApiError {
     let correctable = matches!(
         error,
-        UserError::InvalidCode | UserError::CodeExpired | UserError::WrongPassword | UserError::LoginNotStarted(_)
+        UserError::InvalidCode
+            | UserError::CodeExpired
+            | UserError::WrongPassword
+            | UserError::LoginNotStarted(_)
     );
     if !correctable {
         let retry_at = match &error {
-            UserError::FloodWait(wait) => Some(Utc::now() + chrono::Duration::from_std(*wait).unwrap_or_default()),
+            UserError::FloodWait(wait) => {
+                Some(Utc::now() + chrono::Duration::from_std(*wait).unwrap_or_default())
+            }
             _ => None,
         };
-        if let Err(store_error) =
-            personal::record_failure(&state.store, account_id, error.code(), &error.to_string(), retry_at).await
+        if let Err(store_error) = personal::record_failure(
+            &state.store,
+            account_id,
+            error.code(),
+            &error.to_string(),
+            retry_at,
+        )
+        .await
         {
             return store_error.into();
         }
@@ -222,7 +233,11 @@ pub async fn audit_login(
 }
 
 /// Records the end of a login: profile saved, account enabled and handed to the supervisor.
-pub async fn finish_login(state: &AppState, account_id: AccountId, outcome: LoginOutcome) -> ApiResult<LoginStep> {
+pub async fn finish_login(
+    state: &AppState,
+    account_id: AccountId,
+    outcome: LoginOutcome,
+) -> ApiResult<LoginStep> {
     match outcome {
         LoginOutcome::Authenticated(profile) => {
             personal::complete_login(&state.store, account_id, &profile).await?;

@@ -95,7 +95,10 @@ pub async fn remove(
         AccountType::Personal => {
             personal::set_enabled(&state.store, id, false).await?;
             disconnect(&state, id).await?;
-            if let (true, Some(handle)) = (account.has_session, personal::handle(&state.store, &account).await?) {
+            if let (true, Some(handle)) = (
+                account.has_session,
+                personal::handle(&state.store, &account).await?,
+            ) {
                 match state.user_gateway.log_out(&handle).await {
                     Ok(()) => logged_out = true,
                     Err(error) => logout_error = Some(error.to_string()),

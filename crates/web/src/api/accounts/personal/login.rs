@@ -90,7 +90,11 @@ pub async fn authenticate(
     };
     personal::begin_phone_login(&state.store, account.id, &sent.phone_code_hash, &sent.code_type).await?;
     audit_login(&state, &admin, &address, account.id, "account.login_started").await?;
-    Ok(Json(LoginStep::code(view(&state, account.id).await?, "otp_required", sent)))
+    Ok(Json(LoginStep::code(
+        view(&state, account.id).await?,
+        "otp_required",
+        sent,
+    )))
 }
 
 fn no_pending_login() -> ApiError {

@@ -18,7 +18,9 @@ use serde_json::json;
 use tokio::sync::watch;
 use utoipa::ToSchema;
 
-use super::common::{audit_login, disconnect, finish_login, handle_of, is_logged_in, login_failed, personal_account};
+use super::common::{
+    audit_login, disconnect, finish_login, handle_of, is_logged_in, login_failed, personal_account,
+};
 use crate::auth::{Admin, ClientAddr};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path};
@@ -74,7 +76,10 @@ impl QrProgress for QrPublisher {
             };
             let qr = json!({ "qr_svg": qr_svg(&token.login_url).ok(), "login_url": token.login_url,
                 "expires_at": token.expires_at });
-            let event = DomainEvent::AccountStatus { account, qr: Some(qr) };
+            let event = DomainEvent::AccountStatus {
+                account,
+                qr: Some(qr),
+            };
             if let Err(error) = account_repo::log_event(&state.store, event).await {
                 tracing::warn!(%error, "a fresh QR code could not be announced");
             }
