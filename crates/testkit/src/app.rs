@@ -265,6 +265,30 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// Logs the personal account of `phone` in through the API by the code the MTProto test `peer` issued (no
+    /// cloud password), and waits until it is connected; returns its id.
+    pub async fn log_in_on_peer(&self, admin: &str, peer: &crate::mtproto::MtprotoPeer, phone: &str) -> i64 {
+        let started = self
+            .post(
+                "/api/accounts/authenticate/",
+                Some(admin),
+                serde_json::json!({"phone_number": phone, "api_id": 12345, "api_hash": "0123456789abcdef0123456789abcdef"}),
+            )
+            .await;
+        assert_eq!(started.body["status"], "otp_required", "{}", started.body);
+        let id = started.body["account_id"].as_i64().expect("the account's id");
+        let verified = self
+            .post(
+                &format!("/api/accounts/{id}/verify_otp/"),
+                Some(admin),
+                serde_json::json!({"otp_code": peer.login_code().expect("a code was sent")}),
+            )
+            .await;
+        assert_eq!(verified.body["status"], "authenticated", "{}", verified.body);
+        self.account_reaching(admin, id, "active").await;
+        id
+    }
+
     /// Waits until account `id`, read through the API with `token`, has `status` (the supervisor's work, for
     /// example); returns it.
     pub async fn account_reaching(&self, token: &str, id: i64, status: &str) -> Value {

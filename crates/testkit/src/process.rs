@@ -138,3 +138,24 @@ impl RedisServer {
         panic!("redis-server did not listen on {}", self.port);
     }
 }
+
+/// The environment of one of several `crm serve` processes sharing `database` and `redis`: instance `name`,
+/// its own data directory, the given secret key and first admin password, and a Bot API nobody listens on.
+pub fn instance_environment(
+    database: &crm_testkit_db::TestDatabase,
+    redis: &RedisServer,
+    name: &str,
+    secret_key: &str,
+    admin_password: &str,
+) -> HashMap<&'static str, String> {
+    HashMap::from([
+        ("DATABASE_URL", database.url.clone()),
+        ("REDIS_URL", redis.url()),
+        ("SECRET_KEY", secret_key.to_owned()),
+        ("CRM_ADMIN_PASSWORD", admin_password.to_owned()),
+        ("DATA_DIR", database.dir.path().join(name).display().to_string()),
+        ("INSTANCE_ID", name.to_owned()),
+        ("TELEGRAM_BOT_API_URL", "http://127.0.0.1:9".to_owned()),
+        ("LOG_LEVEL", "info".to_owned()),
+    ])
+}

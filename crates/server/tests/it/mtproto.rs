@@ -43,25 +43,7 @@ async fn app(database: TestDatabase, peer: &MtprotoPeer) -> TestApp {
 
 /// Logs the owner in by phone code through the API (no cloud password); returns the account id.
 async fn log_in(app: &TestApp, admin: &str, peer: &MtprotoPeer) -> i64 {
-    let started = app
-        .post(
-            "/api/accounts/authenticate/",
-            Some(admin),
-            json!({"phone_number": OWNER_PHONE, "api_id": 12345, "api_hash": API_HASH}),
-        )
-        .await;
-    assert_eq!(started.body["status"], "otp_required", "{}", started.body);
-    let id = started.body["account_id"].as_i64().unwrap();
-    let verified = app
-        .post(
-            &format!("/api/accounts/{id}/verify_otp/"),
-            Some(admin),
-            json!({"otp_code": peer.login_code().unwrap()}),
-        )
-        .await;
-    assert_eq!(verified.body["status"], "authenticated", "{}", verified.body);
-    app.account_reaching(admin, id, "active").await;
-    id
+    app.log_in_on_peer(admin, peer, OWNER_PHONE).await
 }
 
 fn assert_clean(peer: &MtprotoPeer) {

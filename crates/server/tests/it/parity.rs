@@ -61,28 +61,6 @@ async fn connect_bot(app: &TestApp, admin: &str, token: &str, bot_id: i64, name:
     created.body["id"].as_i64().unwrap()
 }
 
-async fn log_in(app: &TestApp, admin: &str, peer: &MtprotoPeer) -> i64 {
-    let started = app
-        .post(
-            "/api/accounts/authenticate/",
-            Some(admin),
-            json!({"phone_number": OWNER_PHONE, "api_id": 12345, "api_hash": "0123456789abcdef0123456789abcdef"}),
-        )
-        .await;
-    assert_eq!(started.body["status"], "otp_required", "{}", started.body);
-    let id = started.body["account_id"].as_i64().unwrap();
-    let verified = app
-        .post(
-            &format!("/api/accounts/{id}/verify_otp/"),
-            Some(admin),
-            json!({"otp_code": peer.login_code().unwrap()}),
-        )
-        .await;
-    assert_eq!(verified.body["status"], "authenticated", "{}", verified.body);
-    app.account_reaching(admin, id, "active").await;
-    id
-}
-
 /// The chat of `account` with the customer once its story is complete (its last message arrived).
 async fn finished_chat(app: &TestApp, admin: &str, account: i64) -> Value {
     eventually(&format!("account {account}'s story to arrive"), || async {
@@ -170,7 +148,7 @@ async fn the_three_intake_paths_store_and_announce_the_same(database: TestDataba
         .push_updates(POLLED_TOKEN, bot_story(100, 7_009_001_002));
 
     // Through MTProto: the same story, as Telegram tells it to a personal account.
-    let personal = log_in(&app, &admin, &peer).await;
+    let personal = app.log_in_on_peer(&admin, &peer, OWNER_PHONE).await;
     let hello = peer.customer_writes(OWNER, CUSTOMER, "hello");
     peer.edit(OWNER, hello, "hello, edited");
     peer.block(OWNER, CUSTOMER, true);

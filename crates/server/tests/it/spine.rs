@@ -12,7 +12,7 @@ use crm_core::secrets::SecretBox;
 use crm_store::Store;
 use crm_store::connect::PoolSettings;
 use crm_testkit::app::spawn_app_with;
-use crm_testkit::process::{CrmProcess, RedisServer};
+use crm_testkit::process::{CrmProcess, RedisServer, instance_environment};
 use crm_testkit::{
     FaultProxy, TestApp, TestDatabase, eventually, eventually_within, on_backends, requirement, spawn_app,
 };
@@ -145,18 +145,7 @@ async fn every_client_gets_every_event_once_in_commit_order(database: TestDataba
     let redis_binary = requirement::REDIS_SERVER.require();
     let redis = RedisServer::start(&redis_binary).await;
     let binary = env!("CARGO_BIN_EXE_crm");
-    let environment = |name: &str| -> HashMap<&str, String> {
-        HashMap::from([
-            ("DATABASE_URL", database.url.clone()),
-            ("REDIS_URL", redis.url()),
-            ("SECRET_KEY", SECRET_KEY.to_owned()),
-            ("CRM_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
-            ("DATA_DIR", database.dir.path().join(name).display().to_string()),
-            ("INSTANCE_ID", name.to_owned()),
-            ("TELEGRAM_BOT_API_URL", "http://127.0.0.1:9".to_owned()),
-            ("LOG_LEVEL", "info".to_owned()),
-        ])
-    };
+    let environment = |name: &str| instance_environment(&database, &redis, name, SECRET_KEY, ADMIN_PASSWORD);
     let a = CrmProcess::start(binary, &environment("instance-a")).await;
     let b = CrmProcess::start(binary, &environment("instance-b")).await;
     let client = reqwest::Client::new();

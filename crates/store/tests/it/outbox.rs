@@ -161,9 +161,9 @@ async fn personal_account(store: &Store) -> Account {
     .unwrap()
 }
 
-/// A customer's message in `account`'s chat with `peer`, so the chat exists; returns the chat.
-async fn customer_chat(inbox: &Inbox, account: &Account, peer: i64) -> ChatId {
-    let message = InboundMessage {
+/// Message `id` with `text` in the private chat with `peer`, from the customer or (`Outbound`) from the account.
+fn message_in(peer: i64, id: i64, direction: Direction, text: &str) -> InboundMessage {
+    InboundMessage {
         chat: ChatRef {
             peer_id: PeerId(peer),
             chat_type: ChatType::Private,
@@ -172,10 +172,10 @@ async fn customer_chat(inbox: &Inbox, account: &Account, peer: i64) -> ChatId {
             first_name: Some("Customer".into()),
             last_name: None,
         },
-        telegram_message_id: TelegramMessageId(1),
-        direction: Direction::Inbound,
+        telegram_message_id: TelegramMessageId(id),
+        direction,
         message_type: MessageType::Text,
-        text: Some("hello".into()),
+        text: Some(text.into()),
         caption: None,
         sender: None,
         reply_to_telegram_id: None,
@@ -183,15 +183,23 @@ async fn customer_chat(inbox: &Inbox, account: &Account, peer: i64) -> ChatId {
         edited_at: None,
         media: None,
         metadata: MessageMetadata::default(),
-    };
-    let intake = inbox
+    }
+}
+
+async fn receive(inbox: &Inbox, account: &Account, message: InboundMessage) -> crm_core::inbox::Intake {
+    inbox
         .receive(Arrival {
             account: account.clone(),
             event: InboundEvent::NewMessage(message),
             raw_update: None,
         })
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// A customer's message in `account`'s chat with `peer`, so the chat exists; returns the chat.
+async fn customer_chat(inbox: &Inbox, account: &Account, peer: i64) -> ChatId {
+    let intake = receive(inbox, account, message_in(peer, 1, Direction::Inbound, "hello")).await;
     intake.chat_id.unwrap()
 }
 
@@ -515,33 +523,8 @@ async fn a_personal_echo_merges_into_the_operators_message(database: TestDatabas
     );
 
     // The account's update stream delivers its own outgoing message before the send's answer is recorded.
-    let echo = InboundMessage {
-        chat: ChatRef {
-            peer_id: PeerId(42),
-            chat_type: ChatType::Private,
-            title: None,
-            username: None,
-            first_name: Some("Customer".into()),
-            last_name: None,
-        },
-        telegram_message_id: TelegramMessageId(900),
-        direction: Direction::Outbound,
-        message_type: MessageType::Text,
-        text: Some("hi".into()),
-        caption: None,
-        sender: None,
-        reply_to_telegram_id: None,
-        date: Utc::now(),
-        edited_at: None,
-        media: None,
-        metadata: MessageMetadata::default(),
-    };
-    let arrival = Arrival {
-        account: phone.clone(),
-        event: InboundEvent::NewMessage(echo),
-        raw_update: None,
-    };
-    let echo_id = inbox.receive(arrival).await.unwrap().message_id.unwrap();
+    let echo = message_in(42, 900, Direction::Outbound, "hi");
+    let echo_id = receive(&inbox, &phone, echo).await.message_id.unwrap();
     assert_eq!(
         chat_repo::view(&store, Viewer::Admin, chat)
             .await
