@@ -11,6 +11,7 @@
 mod assignment;
 mod counters;
 mod delivery;
+mod downloads;
 mod intake;
 mod outbox;
 mod reading;
@@ -19,7 +20,8 @@ use std::sync::Arc;
 
 pub use assignment::Assignment;
 pub use counters::IntakeCounters;
-pub use delivery::{Courier, CourierSettings, Delivered, Downloaded, UNCONFIRMED};
+pub use delivery::{Courier, CourierSettings, Delivered, UNCONFIRMED};
+pub use downloads::Downloaded;
 pub use intake::{Arrival, Intake, Outcome};
 pub use outbox::{Reply, SendTarget};
 
@@ -183,7 +185,7 @@ impl Inbox {
     /// whose files can be fetched on demand).
     #[tracing::instrument(name = "fetch_media", skip_all, fields(user_id = %user.id, media_file_id = %file))]
     pub async fn fetch_media(&self, user: &User, file: MediaFileId) -> CoreResult<MessageView> {
-        let work = delivery::FetchOnDemand {
+        let work = downloads::FetchOnDemand {
             user: user.clone(),
             file,
             now: self.clock.now(),
