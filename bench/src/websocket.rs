@@ -1,6 +1,7 @@
 //! The WebSocket figures: 1,000 idle connections to one instance (resident memory per connection, measured on
 //! the server's process while the clients live in a child process), and the delay from a webhook's `200` to
-//! the moment every connection has received the `new_message`.
+//! the moment every connection has received the `new_message`. A connection counts as open once it has its
+//! initial chat list (`initial_chats`, or the last chunk of a long one).
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -11,14 +12,15 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::report::resident;
+
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// This process's resident memory in bytes (Linux), from `/proc/self/status`.
-pub fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+/// Connections opened at once while the clients connect.
+const CONNECTING: usize = 16;
+
+fn resident_bytes() -> Option<u64> {
+    resident().map(|(now, _)| now)
 }
 
 /// What the parent tells the client process.
@@ -35,6 +37,8 @@ pub struct ClientPlan {
     pub clients: usize,
     /// Messages to time.
     pub rounds: usize,
+    /// The first update (and message) id to use; each round takes the next.
+    pub first_id: i64,
 }
 
 impl ClientPlan {
@@ -48,13 +52,14 @@ impl ClientPlan {
             self.secret.clone(),
             self.clients.to_string(),
             self.rounds.to_string(),
+            self.first_id.to_string(),
         ]
     }
 
     /// Reads the plan back from those arguments.
     pub fn from_args(args: &[String]) -> anyhow::Result<Self> {
-        let [base, token, account, secret, clients, rounds] = args else {
-            anyhow::bail!("--ws-client takes six values");
+        let [base, token, account, secret, clients, rounds, first_id] = args else {
+            anyhow::bail!("--ws-client takes seven values");
         };
         Ok(Self {
             base: base.clone(),
@@ -63,7 +68,19 @@ impl ClientPlan {
             secret: secret.clone(),
             clients: clients.parse()?,
             rounds: rounds.parse()?,
+            first_id: first_id.parse()?,
         })
+    }
+}
+
+/// Opens one connection and reads its initial chat list.
+async fn open(url: &str) -> anyhow::Result<Socket> {
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await?;
+    loop {
+        let frame = next_text(&mut socket).await?;
+        if frame["type"] == "initial_chats" || frame["type"] == "initial_chats_end" {
+            return Ok(socket);
+        }
     }
 }
 
@@ -83,13 +100,13 @@ async fn next_text(socket: &mut Socket) -> anyhow::Result<Value> {
 pub async fn run_clients(plan: ClientPlan) -> anyhow::Result<()> {
     let _ = rlimit::increase_nofile_limit(u64::try_from(plan.clients * 2 + 256).unwrap_or(u64::MAX));
     let ws_base = plan.base.replacen("http://", "ws://", 1);
-    let mut sockets = Vec::with_capacity(plan.clients);
-    for _ in 0..plan.clients {
-        let (mut socket, _) =
-            tokio_tungstenite::connect_async(format!("{ws_base}/ws/messages/?token={}", plan.token)).await?;
-        next_text(&mut socket).await?;
-        sockets.push(socket);
-    }
+    let url = format!("{ws_base}/ws/messages/?token={}", plan.token);
+    let opened: Vec<anyhow::Result<Socket>> = futures::stream::iter(0..plan.clients)
+        .map(|_| open(&url))
+        .buffer_unordered(CONNECTING)
+        .collect()
+        .await;
+    let mut sockets = opened.into_iter().collect::<anyhow::Result<Vec<Socket>>>()?;
     println!("READY");
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     stdin.next_line().await?;
@@ -111,8 +128,10 @@ pub async fn run_clients(plan: ClientPlan) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        let update = json!({"update_id": 10_000 + round, "message": {"message_id": 10_000 + round, "date": 1_800_000_000,
-            "chat": {"id": 42, "type": "private", "first_name": "Load"}, "from": {"id": 42, "first_name": "Load"}, "text": text}});
+        let id = plan.first_id + i64::try_from(round).unwrap_or(0);
+        let update = json!({"update_id": id, "message": {"message_id": id, "date": chrono::Utc::now().timestamp(),
+            "chat": {"id": 42, "type": "private", "first_name": "Load"}, "from": {"id": 42, "is_bot": false, "first_name": "Load"},
+            "text": text}});
         let response = http
             .post(format!("{}/api/webhook/bot/{}/", plan.base, plan.account))
             .header("X-Telegram-Bot-Api-Secret-Token", &plan.secret)
