@@ -144,8 +144,8 @@ pub trait Work: Send + Sync {
 /// The transactional store.
 pub trait Database: Send + Sync + 'static {
     /// Runs `work` in a write transaction and commits it. Concurrent works may share one transaction (group
-    /// commit), each isolated by a savepoint. Deadlocks and serialisation failures are retried; what returns is
-    /// the work's own error or an outage.
+    /// commit); a work that fails leaves nothing behind. Deadlocks and serialisation failures are retried; what
+    /// returns is the work's own error or an outage.
     fn write(&self, work: Arc<dyn Work>) -> BoxFuture<'_, CoreResult<()>>;
 }
 

@@ -61,6 +61,9 @@ pub(crate) struct SqlTx<'c> {
     conn: &'c DatabaseTransaction,
     effects: Effects,
     broken: Option<StoreError>,
+    /// Events written by the unit, inserted by the committer just before the commit (on SQLite, those of a
+    /// whole group in one statement): no unit reads the events of its own transaction.
+    events: Vec<DomainEvent>,
 }
 
 impl<'c> SqlTx<'c> {
@@ -70,7 +73,13 @@ impl<'c> SqlTx<'c> {
             conn,
             effects: Effects::default(),
             broken: None,
+            events: Vec::new(),
         }
+    }
+
+    /// The events the unit of work wrote, for the committer to insert.
+    pub(crate) fn take_events(&mut self) -> Vec<DomainEvent> {
+        std::mem::take(&mut self.events)
     }
 
     /// What the unit of work wrote that others should hear of.
@@ -546,18 +555,9 @@ impl Tx for SqlTx<'_> {
 
     fn append_events(&mut self, events: Vec<DomainEvent>) -> BoxFuture<'_, CoreResult<()>> {
         Box::pin(async move {
-            match crate::event_log::append(self.conn, &events).await {
-                Ok(()) => {
-                    self.effects.events |= !events.is_empty();
-                    Ok(())
-                }
-                Err(
-                    StoreError::Database(error)
-                    | StoreError::Conflict(error)
-                    | StoreError::Unavailable(error),
-                ) => Err(self.fail(error)),
-                Err(other) => Err(other.into()),
-            }
+            self.effects.events |= !events.is_empty();
+            self.events.extend(events);
+            Ok(())
         })
     }
 }

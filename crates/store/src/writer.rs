@@ -1,8 +1,10 @@
 //! Running units of work: the store as core's [`Database`] port.
 //!
 //! On SQLite one writer task takes the units of work as they come and commits those waiting together in one
-//! transaction (group commit), each inside a savepoint so one that fails is rolled back alone; every caller is
-//! answered after the commit that holds its work. On MySQL/MariaDB and PostgreSQL each unit of work has its own
+//! transaction (group commit), their events in one statement just before the commit; every caller is answered
+//! after the commit that holds its work. A group runs without savepoints, since each statement costs a round
+//! trip to SQLite's thread; when one of its units fails, the group is rolled back and run again with a savepoint
+//! around each unit, so the failed one is rolled back alone. On MySQL/MariaDB and PostgreSQL each unit of work has its own
 //! transaction from the pool. Either way a deadlock, a serialisation failure or a busy database makes the whole
 //! transaction run again (a bounded number of times, with a short random pause), so callers never see it.
 
@@ -90,10 +92,16 @@ enum Done {
 
 async fn run_batch(store: &Store, batch: Vec<Job>) {
     let mut attempt = 0;
+    let mut isolated = false;
     let outcome = loop {
         attempt += 1;
-        match try_batch(store, &batch).await {
-            Ok(done) => break Ok(done),
+        match try_batch(store, &batch, isolated).await {
+            Ok(Some(done)) => break Ok(done),
+            // A unit failed on its own: the same group again, each unit in its savepoint (no attempt spent).
+            Ok(None) => {
+                isolated = true;
+                attempt -= 1;
+            }
             Err(error) if error.is_retryable() && attempt < ATTEMPTS => {
                 tokio::time::sleep(conflict_pause(attempt)).await;
             }
@@ -135,15 +143,18 @@ async fn run_batch(store: &Store, batch: Vec<Job>) {
     }
 }
 
-/// Runs every job of `batch` in one transaction, each in a savepoint when there are several.
-async fn try_batch(store: &Store, batch: &[Job]) -> Result<Vec<Done>, StoreError> {
+/// Runs every job of `batch` in one transaction and commits it with the events the units wrote. Without
+/// `isolated`, a unit that fails makes it roll back everything and answer `None` (run the group again
+/// isolated); a group of one just rolls back. With `isolated`, each job runs in a savepoint and a failed one is
+/// rolled back alone.
+async fn try_batch(store: &Store, batch: &[Job], isolated: bool) -> Result<Option<Vec<Done>>, StoreError> {
     let txn = store.begin_write().await?;
-    let alone = batch.len() == 1;
     let mut done = Vec::with_capacity(batch.len());
+    let mut events = Vec::new();
     for job in batch {
-        let savepoint = if alone { None } else { Some(txn.begin().await?) };
+        let savepoint = if isolated { Some(txn.begin().await?) } else { None };
         let conn: &DatabaseTransaction = savepoint.as_ref().unwrap_or(&txn);
-        let (ok, result) = match job {
+        let (ok, result, written) = match job {
             Job::Work(work, _) => {
                 let mut tx = SqlTx::new(conn);
                 let result = work.run(&mut tx).await;
@@ -152,27 +163,39 @@ async fn try_batch(store: &Store, batch: &[Job]) -> Result<Vec<Done>, StoreError
                     // runs again, or fails for everyone.
                     return Err(broken);
                 }
-                (result.is_ok(), Done::Work(result, tx.effects()))
+                let written = tx.take_events();
+                (result.is_ok(), Done::Work(result, tx.effects()), written)
             }
             Job::Sequence(limit, _) => match crate::event_log::sequence(conn, *limit).await {
-                Ok(events) => (true, Done::Sequence(Ok(events))),
+                Ok(numbered) => (true, Done::Sequence(Ok(numbered)), Vec::new()),
                 Err(error) if error.is_retryable() || matches!(error, StoreError::Unavailable(_)) => {
                     return Err(error);
                 }
-                Err(error) => (false, Done::Sequence(Err(error.into()))),
+                Err(error) => (false, Done::Sequence(Err(error.into())), Vec::new()),
             },
         };
-        if let Some(savepoint) = savepoint {
-            if ok {
-                savepoint.commit().await?;
-            } else {
-                savepoint.rollback().await?;
+        match savepoint {
+            Some(savepoint) if ok => savepoint.commit().await?,
+            Some(savepoint) => savepoint.rollback().await?,
+            None if ok => {}
+            None if batch.len() == 1 => {
+                // Alone and failed: nothing of it may be committed.
+                txn.rollback().await?;
+                return Ok(Some(vec![result]));
             }
+            None => {
+                txn.rollback().await?;
+                return Ok(None);
+            }
+        }
+        if ok {
+            events.extend(written);
         }
         done.push(result);
     }
+    crate::event_log::append(&txn, &events).await?;
     txn.commit().await?;
-    Ok(done)
+    Ok(Some(done))
 }
 
 /// Runs `work` alone in a transaction of the pool (MySQL/MariaDB, PostgreSQL), again after a conflict.
@@ -188,8 +211,10 @@ async fn run_alone(store: &Store, work: &Arc<dyn Work>) -> CoreResult<()> {
                 return Err(broken);
             }
             let effects = tx.effects();
+            let events = tx.take_events();
             match result {
                 Ok(()) => {
+                    crate::event_log::append(&txn, &events).await?;
                     txn.commit().await?;
                     Ok((Ok(()), effects))
                 }

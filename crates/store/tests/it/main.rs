@@ -11,3 +11,4 @@ mod outbox;
 mod schema;
 mod secrets;
 mod support;
+mod writer;
