@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod rate_limit;
 pub mod state;
+pub mod webhook_accounts;
 pub mod ws;
 
 pub use api::router;

@@ -12,6 +12,7 @@ use crm_store::Store;
 use crm_telegram_bot::BotApi;
 
 use crate::rate_limit::LoginLimiter;
+use crate::webhook_accounts::WebhookAccounts;
 
 /// Settings of the HTTP layer, taken from the server configuration.
 #[derive(Debug, Clone)]
@@ -92,6 +93,8 @@ pub struct AppState {
     pub accounts_runtime: Arc<crate::api::accounts::personal::common::AccountRuntime>,
     /// Wakes this instance's bot-polling supervisor after an intake switch.
     pub polling_waker: Arc<tokio::sync::Notify>,
+    /// Bot accounts as the webhook checks them, kept between updates.
+    pub webhook_accounts: Arc<WebhookAccounts>,
     /// When this instance started.
     pub started_at: Instant,
     /// Server version, for the status page.
@@ -99,9 +102,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over `parts`, with `settings`.
+    /// State over `parts`, with `settings`. Call it inside the runtime: it starts following the relay's feed
+    /// for the webhook's account cache.
     pub fn new(parts: WebParts, settings: WebSettings) -> Self {
+        let webhook_accounts = Arc::new(WebhookAccounts::default());
+        let (_, feed) = parts.relay.subscribe();
+        tokio::spawn(Arc::clone(&webhook_accounts).follow(feed));
         Self {
+            webhook_accounts,
             store: parts.store,
             inbox: parts.inbox,
             courier: parts.courier,

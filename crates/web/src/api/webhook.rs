@@ -92,7 +92,9 @@ pub async fn by_path(
 ) -> ApiResult<Json<WebhookResponse>> {
     let account = match account.parse::<i64>() {
         Ok(id) => {
-            let (found, secrets) = account_repo::find_with_secrets(&state.store, AccountId(id))
+            let (found, secret) = state
+                .webhook_accounts
+                .get(&state.store, AccountId(id))
                 .await?
                 .filter(|(account, _)| account.kind == AccountType::Bot)
                 .ok_or_else(|| ApiError::not_found("Bot account"))?;
@@ -100,7 +102,7 @@ pub async fn by_path(
                 .get(SECRET_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .ok_or_else(unauthenticated)?;
-            let expected = secrets.webhook_secret.ok_or_else(unauthenticated)?;
+            let expected = secret.ok_or_else(unauthenticated)?;
             if !secret_matches(&expected.0, provided) {
                 tracing::warn!(account_id = id, "webhook call with a wrong secret refused");
                 return Err(unauthenticated());
