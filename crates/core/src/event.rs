@@ -2,6 +2,8 @@
 //! the change), the log entries as they travel to WebSocket clients once sequenced ([`StoredEvent`]), and the
 //! bus between the parts of the system and between instances ([`Event`], [`EventBus`]).
 
+use std::sync::OnceLock;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -109,7 +111,7 @@ impl DomainEvent {
 
 /// An event of the log, sequenced: its number is dense and follows commit order, so a client that has seen
 /// number N has seen everything before it and resumes exactly after it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredEvent {
     /// Its number in the log (`event_id` on the wire).
     pub seq: EventSeq,
@@ -121,6 +123,45 @@ pub struct StoredEvent {
     pub user_id: Option<i64>,
     /// The body clients receive (without `type` and `event_id`, which the hub adds).
     pub payload: Value,
+    /// The WebSocket frame, built once however many connections send it.
+    #[serde(skip)]
+    pub frame: OnceLock<String>,
+}
+
+/// Events are equal by their content; whether the frame was built yet does not count.
+impl PartialEq for StoredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        (self.seq, &self.kind, self.chat_id, self.user_id, &self.payload)
+            == (other.seq, &other.kind, other.chat_id, other.user_id, &other.payload)
+    }
+}
+
+impl Eq for StoredEvent {}
+
+impl StoredEvent {
+    /// An event numbered `seq`.
+    pub fn new(seq: EventSeq, kind: String, chat_id: Option<i64>, user_id: Option<i64>, payload: Value) -> Self {
+        Self {
+            seq,
+            kind,
+            chat_id,
+            user_id,
+            payload,
+            frame: OnceLock::new(),
+        }
+    }
+
+    /// The frame WebSocket clients receive: the payload with `type` and `event_id`.
+    pub fn frame(&self) -> &str {
+        self.frame.get_or_init(|| {
+            let mut body = self.payload.clone();
+            if let Some(fields) = body.as_object_mut() {
+                fields.insert("type".into(), Value::String(self.kind.clone()));
+                fields.insert("event_id".into(), Value::from(self.seq.0));
+            }
+            body.to_string()
+        })
+    }
 }
 
 /// What travels on the bus: notices for the parts of every instance. None of it is stored; what users must not
@@ -176,5 +217,29 @@ pub trait EventBus: Send + Sync + 'static {
     /// Whether events may currently fail to reach other instances (Redis is unreachable).
     fn degraded(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_frame_is_the_payload_with_type_and_number_and_equality_ignores_it() {
+        let event = StoredEvent::new(
+            EventSeq(7),
+            "chat_updated".into(),
+            Some(3),
+            None,
+            json!({ "chat": { "id": 3 } }),
+        );
+        let twin = event.clone();
+        let frame: Value = serde_json::from_str(event.frame()).unwrap();
+        assert_eq!(frame, json!({ "chat": { "id": 3 }, "type": "chat_updated", "event_id": 7 }));
+        assert!(std::ptr::eq(event.frame(), event.frame()), "built once");
+        assert_eq!(event, twin, "a built frame does not make events differ");
+        let travelled: StoredEvent = serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
+        assert_eq!(travelled, event);
+        assert!(travelled.frame.get().is_none(), "the frame does not travel between instances");
     }
 }

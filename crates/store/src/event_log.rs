@@ -35,13 +35,7 @@ pub(crate) async fn append<C: ConnectionTrait>(conn: &C, events: &[DomainEvent])
 }
 
 fn stored(row: events::Model, seq: i64) -> StoredEvent {
-    StoredEvent {
-        seq: EventSeq(seq),
-        kind: row.kind,
-        chat_id: row.chat_id,
-        user_id: row.user_id,
-        payload: row.payload,
-    }
+    StoredEvent::new(EventSeq(seq), row.kind, row.chat_id, row.user_id, row.payload)
 }
 
 /// Numbers up to `limit` committed events that have no number yet, in the order they were written, inside the

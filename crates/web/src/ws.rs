@@ -159,7 +159,11 @@ impl Session {
 
     /// Queues a frame; false (and the connection closing) if the client is too slow.
     fn send(&mut self, value: Value) -> bool {
-        match self.out.try_send(frame(&value)) {
+        self.send_frame(frame(&value))
+    }
+
+    fn send_frame(&mut self, message: Message) -> bool {
+        match self.out.try_send(message) {
             Ok(()) => true,
             Err(_) => {
                 self.close_with(CLOSE_TOO_SLOW, "too slow: reconnect and resume");
@@ -171,7 +175,11 @@ impl Session {
     /// Queues a frame of a burst the client asked for (initial list, replay), waiting for room as the client
     /// reads; a client that reads nothing for `CLOSE_GRACE` is closed as too slow.
     async fn send_waiting(&mut self, value: Value) -> bool {
-        match tokio::time::timeout(CLOSE_GRACE, self.out.send(frame(&value))).await {
+        self.send_frame_waiting(frame(&value)).await
+    }
+
+    async fn send_frame_waiting(&mut self, message: Message) -> bool {
+        match tokio::time::timeout(CLOSE_GRACE, self.out.send(message)).await {
             Ok(Ok(())) => true,
             _ => {
                 self.close_with(CLOSE_TOO_SLOW, "too slow: reconnect and resume");
@@ -267,24 +275,20 @@ impl Session {
                 .is_some_and(|chat_id| self.visible.contains(&chat_id))
     }
 
-    /// The frame for `event` if this user should get it (and it is new to them).
-    fn frame_for(&mut self, event: &StoredEvent) -> Option<Value> {
+    /// The frame for `event` if this user should get it (and it is new to them); its text is built once per
+    /// event, however many connections send it.
+    fn frame_for(&mut self, event: &StoredEvent) -> Option<Message> {
         if event.seq.0 <= self.last_event_id || !self.admit(event) {
             return None;
         }
         self.last_event_id = event.seq.0;
-        let mut body = event.payload.clone();
-        if let Some(fields) = body.as_object_mut() {
-            fields.insert("type".into(), Value::String(event.kind.clone()));
-            fields.insert("event_id".into(), Value::from(event.seq.0));
-        }
-        Some(body)
+        Some(Message::Text(Utf8Bytes::from(event.frame().to_owned())))
     }
 
     /// Sends a live event; a client whose queue is full is closed as too slow.
     fn deliver(&mut self, event: &StoredEvent) -> bool {
         match self.frame_for(event) {
-            Some(body) => self.send(body),
+            Some(body) => self.send_frame(body),
             None => true,
         }
     }
@@ -420,7 +424,7 @@ impl Session {
         }
         for event in replayed {
             if let Some(body) = self.frame_for(event)
-                && !self.send_waiting(body).await
+                && !self.send_frame_waiting(body).await
             {
                 return false;
             }
