@@ -132,7 +132,13 @@ pub struct StoredEvent {
 impl PartialEq for StoredEvent {
     fn eq(&self, other: &Self) -> bool {
         (self.seq, &self.kind, self.chat_id, self.user_id, &self.payload)
-            == (other.seq, &other.kind, other.chat_id, other.user_id, &other.payload)
+            == (
+                other.seq,
+                &other.kind,
+                other.chat_id,
+                other.user_id,
+                &other.payload,
+            )
     }
 }
 
@@ -140,7 +146,13 @@ impl Eq for StoredEvent {}
 
 impl StoredEvent {
     /// An event numbered `seq`.
-    pub fn new(seq: EventSeq, kind: String, chat_id: Option<i64>, user_id: Option<i64>, payload: Value) -> Self {
+    pub fn new(
+        seq: EventSeq,
+        kind: String,
+        chat_id: Option<i64>,
+        user_id: Option<i64>,
+        payload: Value,
+    ) -> Self {
         Self {
             seq,
             kind,
@@ -235,11 +247,17 @@ mod tests {
         );
         let twin = event.clone();
         let frame: Value = serde_json::from_str(event.frame()).unwrap();
-        assert_eq!(frame, json!({ "chat": { "id": 3 }, "type": "chat_updated", "event_id": 7 }));
+        assert_eq!(
+            frame,
+            json!({ "chat": { "id": 3 }, "type": "chat_updated", "event_id": 7 })
+        );
         assert!(std::ptr::eq(event.frame(), event.frame()), "built once");
         assert_eq!(event, twin, "a built frame does not make events differ");
         let travelled: StoredEvent = serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
         assert_eq!(travelled, event);
-        assert!(travelled.frame.get().is_none(), "the frame does not travel between instances");
+        assert!(
+            travelled.frame.get().is_none(),
+            "the frame does not travel between instances"
+        );
     }
 }

@@ -38,12 +38,22 @@ pub struct WebhookAccounts {
 
 impl WebhookAccounts {
     fn entries(&self) -> MutexGuard<'_, HashMap<AccountId, Entry>> {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Account `id` (not a removed one) and its webhook secret.
-    pub async fn get(&self, store: &Store, id: AccountId) -> StoreResult<Option<(Account, Option<Sensitive>)>> {
-        if let Some(entry) = self.entries().get(&id).filter(|entry| entry.read_at.elapsed() < KEEP_FOR) {
+    pub async fn get(
+        &self,
+        store: &Store,
+        id: AccountId,
+    ) -> StoreResult<Option<(Account, Option<Sensitive>)>> {
+        if let Some(entry) = self
+            .entries()
+            .get(&id)
+            .filter(|entry| entry.read_at.elapsed() < KEEP_FOR)
+        {
             return Ok(Some((entry.account.clone(), entry.secret.clone())));
         }
         let generation = self.generation.load(Ordering::Acquire);
