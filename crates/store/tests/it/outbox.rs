@@ -197,6 +197,33 @@ async fn receive(inbox: &Inbox, account: &Account, message: InboundMessage) -> c
         .unwrap()
 }
 
+/// What most stories start from: an admin, an account of one kind and a customer's chat with it.
+struct Scene {
+    store: Store,
+    inbox: Arc<Inbox>,
+    admin: User,
+    account: Account,
+    chat: ChatId,
+}
+
+async fn scene(database: &TestDatabase, kind: AccountType) -> Scene {
+    let store = migrated_store(database).await;
+    let inbox = inbox(&store);
+    let admin = user(&store, "admin", Role::Admin).await;
+    let account = match kind {
+        AccountType::Bot => bot_account(&store, "bot", Some("123:secret")).await,
+        AccountType::Personal => personal_account(&store).await,
+    };
+    let chat = customer_chat(&inbox, &account, 42).await;
+    Scene {
+        store,
+        inbox,
+        admin,
+        account,
+        chat,
+    }
+}
+
 /// A customer's message in `account`'s chat with `peer`, so the chat exists; returns the chat.
 async fn customer_chat(inbox: &Inbox, account: &Account, peer: i64) -> ChatId {
     let intake = receive(inbox, account, message_in(peer, 1, Direction::Inbound, "hello")).await;
@@ -231,11 +258,13 @@ async fn queued_sends(store: &Store) -> Vec<MessageId> {
 }
 
 async fn a_reply_is_sent_once_and_recorded(database: TestDatabase) {
-    let store = migrated_store(&database).await;
-    let inbox = inbox(&store);
-    let admin = user(&store, "admin", Role::Admin).await;
-    let bot = bot_account(&store, "bot", Some("123:secret")).await;
-    let chat = customer_chat(&inbox, &bot, 42).await;
+    let Scene {
+        store,
+        inbox,
+        admin,
+        chat,
+        ..
+    } = scene(&database, AccountType::Bot).await;
     let channel = ScriptedChannel::new(false, vec![Script::Accept(555)]);
     let courier = courier(&store, &channel);
     sequenced(&store).await;
@@ -294,11 +323,13 @@ async fn lose_an_attempt(courier: &Courier, channel: &ScriptedChannel, id: Messa
 }
 
 async fn a_lost_bot_attempt_is_never_repeated(database: TestDatabase) {
-    let store = migrated_store(&database).await;
-    let inbox = inbox(&store);
-    let admin = user(&store, "admin", Role::Admin).await;
-    let bot = bot_account(&store, "bot", Some("123:secret")).await;
-    let chat = customer_chat(&inbox, &bot, 42).await;
+    let Scene {
+        store,
+        inbox,
+        admin,
+        chat,
+        ..
+    } = scene(&database, AccountType::Bot).await;
     let channel = ScriptedChannel::new(false, vec![Script::Hang]);
     let courier = courier(&store, &channel);
     let id = MessageId(
@@ -346,11 +377,13 @@ async fn a_lost_bot_attempt_is_never_repeated(database: TestDatabase) {
 }
 
 async fn a_lost_personal_attempt_is_repeated_with_the_same_random_id(database: TestDatabase) {
-    let store = migrated_store(&database).await;
-    let inbox = inbox(&store);
-    let admin = user(&store, "admin", Role::Admin).await;
-    let phone = personal_account(&store).await;
-    let chat = customer_chat(&inbox, &phone, 42).await;
+    let Scene {
+        store,
+        inbox,
+        admin,
+        chat,
+        ..
+    } = scene(&database, AccountType::Personal).await;
     let channel = ScriptedChannel::new(true, vec![Script::Hang, Script::Accept(77)]);
     let courier = courier(&store, &channel);
     let id = MessageId(
@@ -384,11 +417,13 @@ async fn a_lost_personal_attempt_is_repeated_with_the_same_random_id(database: T
 }
 
 async fn an_ambiguous_bot_send_fails_unconfirmed_until_retried_by_hand(database: TestDatabase) {
-    let store = migrated_store(&database).await;
-    let inbox = inbox(&store);
-    let admin = user(&store, "admin", Role::Admin).await;
-    let bot = bot_account(&store, "bot", Some("123:secret")).await;
-    let chat = customer_chat(&inbox, &bot, 42).await;
+    let Scene {
+        store,
+        inbox,
+        admin,
+        chat,
+        ..
+    } = scene(&database, AccountType::Bot).await;
     let channel = ScriptedChannel::new(
         false,
         vec![Script::Fail(SendError::Ambiguous(
@@ -443,11 +478,13 @@ async fn an_ambiguous_bot_send_fails_unconfirmed_until_retried_by_hand(database:
 }
 
 async fn passing_failures_retry_until_the_last_attempt(database: TestDatabase) {
-    let store = migrated_store(&database).await;
-    let inbox = inbox(&store);
-    let admin = user(&store, "admin", Role::Admin).await;
-    let bot = bot_account(&store, "bot", Some("123:secret")).await;
-    let chat = customer_chat(&inbox, &bot, 42).await;
+    let Scene {
+        store,
+        inbox,
+        admin,
+        chat,
+        ..
+    } = scene(&database, AccountType::Bot).await;
     let channel = ScriptedChannel::new(
         false,
         vec![
@@ -507,11 +544,13 @@ async fn passing_failures_retry_until_the_last_attempt(database: TestDatabase) {
 }
 
 async fn a_personal_echo_merges_into_the_operators_message(database: TestDatabase) {
-    let store = migrated_store(&database).await;
-    let inbox = inbox(&store);
-    let admin = user(&store, "admin", Role::Admin).await;
-    let phone = personal_account(&store).await;
-    let chat = customer_chat(&inbox, &phone, 42).await;
+    let Scene {
+        store,
+        inbox,
+        admin,
+        account: phone,
+        chat,
+    } = scene(&database, AccountType::Personal).await;
     let channel = ScriptedChannel::new(true, vec![Script::Accept(900)]);
     let courier = courier(&store, &channel);
     let id = MessageId(
