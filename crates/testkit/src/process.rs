@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -15,6 +16,7 @@ pub struct CrmProcess {
     /// Its port.
     pub port: u16,
     child: Child,
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 /// A free loopback port (bound and released; the race with other tests is harmless here).
@@ -28,10 +30,33 @@ pub fn free_port() -> u16 {
 impl CrmProcess {
     /// Starts `binary serve` with only `env` (plus PATH) and waits until it listens.
     pub async fn start(binary: &str, env: &HashMap<&str, String>) -> Self {
-        let port = free_port();
         let mut command = Command::new(binary);
+        command.arg("serve");
+        Self::spawn(command, env).await
+    }
+
+    /// Like [`CrmProcess::start`], with the process allowed at most `open_files` file descriptors (soft and hard
+    /// limit, so that it cannot raise them).
+    pub async fn start_with_open_files(binary: &str, env: &HashMap<&str, String>, open_files: u32) -> Self {
+        let mut command = Command::new("sh");
         command
-            .arg("serve")
+            .arg("-c")
+            .arg(format!("ulimit -n {open_files} && exec \"$0\" serve"))
+            .arg(binary);
+        Self::spawn(command, env).await
+    }
+
+    /// Every line the process has logged so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    async fn spawn(mut command: Command, env: &HashMap<&str, String>) -> Self {
+        let port = free_port();
+        command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
@@ -43,9 +68,15 @@ impl CrmProcess {
         let mut child = command.spawn().expect("crm starts");
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let keep = Arc::clone(&log);
         let started = async {
             while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains("listening") {
+                let listening = line.contains("listening");
+                keep.lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(line);
+                if listening {
                     return true;
                 }
             }
@@ -54,12 +85,23 @@ impl CrmProcess {
         let listening = tokio::time::timeout(Duration::from_secs(60), started)
             .await
             .unwrap_or(false);
-        assert!(listening, "crm did not start listening");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        assert!(
+            listening,
+            "crm did not start listening: {:?}",
+            log.lock().map(|l| l.clone())
+        );
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                keep.lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(line);
+            }
+        });
         Self {
             base_url: format!("http://127.0.0.1:{port}"),
             port,
             child,
+            log,
         }
     }
 
@@ -136,6 +178,31 @@ impl RedisServer {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("redis-server did not listen on {}", self.port);
+    }
+
+    /// How many connections are subscribed to `channel` (`PUBSUB NUMSUB`), asked over a plain RESP exchange.
+    pub async fn subscribers(&self, channel: &str) -> i64 {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("Redis accepts a connection");
+        let command = format!(
+            "*3\r\n$6\r\nPUBSUB\r\n$6\r\nNUMSUB\r\n${}\r\n{channel}\r\n",
+            channel.len()
+        );
+        stream.write_all(command.as_bytes()).await.expect("sent");
+        // The answer is `*2`, the channel as a bulk string, then `:<count>`.
+        let mut lines = BufReader::new(stream).lines();
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(5), lines.next_line())
+                .await
+                .expect("Redis answers within 5 s")
+                .expect("readable")
+                .expect("a line");
+            if let Some(count) = line.strip_prefix(':') {
+                return count.parse().expect("a count");
+            }
+        }
     }
 }
 

@@ -79,7 +79,8 @@ async fn deliver(
 
 // Ignored, with the variable to set, unless both MariaDB and a redis-server binary are configured.
 crm_testkit::on_backends!(
-    [mysql] with [redis_server]: two_instances_share_events_through_redis_and_recover_from_its_loss
+    [mysql] with [redis_server]: two_instances_share_events_through_redis_and_recover_from_its_loss,
+    a_silent_redis_is_noticed_and_fan_out_returns_when_it_answers_again
 );
 
 async fn two_instances_share_events_through_redis_and_recover_from_its_loss(database: TestDatabase) {
@@ -185,6 +186,83 @@ async fn two_instances_share_events_through_redis_and_recover_from_its_loss(data
     assert_eq!(
         until(&mut ws, "new_message").await["message"]["text"],
         "after Redis returned"
+    );
+
+    a.stop().await;
+    b.stop().await;
+    store.close().await.unwrap();
+}
+
+/// Redis becomes unreachable without a word (no FIN, no RST: a partition or a NAT that forgot the connection):
+/// both instances notice within the heartbeat deadline and say `degraded`, and once Redis answers again events
+/// flow between them within 30 s with nothing else done.
+async fn a_silent_redis_is_noticed_and_fan_out_returns_when_it_answers_again(database: TestDatabase) {
+    let redis_binary = requirement::REDIS_SERVER.require();
+    let redis = RedisServer::start(&redis_binary).await;
+    let proxy = crm_testkit::FaultProxy::start(format!("127.0.0.1:{}", redis.port).parse().unwrap())
+        .await
+        .unwrap();
+    let binary = env!("CARGO_BIN_EXE_crm");
+    let environment = |name: &str| {
+        let mut environment = instance_environment(&database, &redis, name, SECRET_KEY, ADMIN_PASSWORD);
+        environment.insert("REDIS_URL", format!("redis://{}", proxy.local_addr));
+        environment
+    };
+    let a = CrmProcess::start(binary, &environment("instance-a")).await;
+    let b = CrmProcess::start(binary, &environment("instance-b")).await;
+    let client = reqwest::Client::new();
+    wait_health(&client, &a, "healthy").await;
+    wait_health(&client, &b, "healthy").await;
+    let store = Store::connect(
+        &database.url,
+        &PoolSettings::default(),
+        SecretBox::new(SECRET_KEY, &[]),
+    )
+    .await
+    .unwrap();
+    let account = crm_testkit::fixtures::bot_account(&store, "Silent", Some(TOKEN), Some(WEBHOOK_SECRET))
+        .await
+        .id;
+    let admin: Value = client
+        .post(format!("{}/api/api-token-auth/", b.base_url))
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin = admin["token"].as_str().unwrap().to_owned();
+    let connect =
+        || tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws/messages/?token={admin}", b.port));
+    let (mut ws, _) = connect().await.unwrap();
+    until(&mut ws, "initial_chats").await;
+    deliver(&client, &a, account, 1, "before the silence").await;
+    assert_eq!(
+        until(&mut ws, "new_message").await["message"]["text"],
+        "before the silence"
+    );
+
+    // Nothing passes and nothing is closed: both instances find out by themselves.
+    proxy.blackhole();
+    wait_health(&client, &a, "degraded").await;
+    wait_health(&client, &b, "degraded").await;
+    assert_eq!(health(&client, &a).await["bus"], "degraded");
+
+    // Redis answers again: both subscribe again by themselves, and B's operator gets A's next message live.
+    proxy.restore();
+    wait_health(&client, &a, "healthy").await;
+    wait_health(&client, &b, "healthy").await;
+    eventually("both instances to be subscribed again", || async {
+        (redis.subscribers("crm:events").await == 2).then_some(())
+    })
+    .await;
+    let (mut ws, _) = connect().await.unwrap();
+    until(&mut ws, "initial_chats").await;
+    deliver(&client, &a, account, 2, "after the silence").await;
+    assert_eq!(
+        until(&mut ws, "new_message").await["message"]["text"],
+        "after the silence"
     );
 
     a.stop().await;
