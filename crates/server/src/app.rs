@@ -27,6 +27,7 @@ use crm_store::files::MediaDir;
 use crm_store::repo::personal::StoredSessions;
 use crm_telegram_bot::{BotApi, BotChannel};
 use crm_telegram_user::{GatewaySettings, GrammersGateway};
+use crm_web::serve::ServeLimits;
 use crm_web::{AppState, WebParts, WebSettings};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
@@ -51,6 +52,30 @@ pub struct Application {
     polling: Arc<BotPolling>,
     supervisor: Arc<AccountSupervisor>,
     courier: Arc<Courier>,
+    serve_limits: ServeLimits,
+}
+
+/// The HTTP server's limits from the settings. The open-files limit is first raised as far as the system allows
+/// (as servers commonly do), then the connection cap is kept under it.
+fn serve_limits(settings: &Settings) -> ServeLimits {
+    let descriptors = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => Some(limit),
+        Err(error) => {
+            tracing::debug!(%error, "the open-files limit is unknown");
+            None
+        }
+    };
+    let max_connections = ServeLimits::connections_allowed(settings.http_max_connections, descriptors);
+    tracing::info!(
+        max_connections,
+        open_files_limit = descriptors,
+        "client connections are capped"
+    );
+    ServeLimits {
+        header_timeout: Duration::from_secs(settings.http_header_timeout_secs),
+        max_connections,
+        shutdown_grace: SHUTDOWN_GRACE,
+    }
 }
 
 /// Builds the personal-account gateway over the vault that keeps sessions in the database.
@@ -205,6 +230,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
         Ok(Self {
+            serve_limits: serve_limits(&settings),
             listener,
             router,
             store,
@@ -242,15 +268,7 @@ impl Application {
         let runner = tokio::spawn(self.runner.run(jobs_stopped));
         let service = self.router.map_request(crm_web::middleware::append_api_slash);
         tracing::info!(%address, "listening; API at http://{address}/api/");
-        axum::serve(
-            self.listener,
-            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
-                service,
-            ),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server failed")?;
+        crm_web::serve::serve(self.listener, service, self.serve_limits, shutdown).await;
         tracing::info!("stopped accepting requests; finishing background work");
         stop_jobs.send_replace(true);
         if tokio::time::timeout(SHUTDOWN_GRACE, polling).await.is_err() {

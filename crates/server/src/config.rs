@@ -73,6 +73,12 @@ pub struct Settings {
     /// Take the client address from `X-Forwarded-For` (only behind your own reverse proxy).
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub trust_forwarded_for: bool,
+    /// Seconds a client has to send a request's headers; a kept-alive connection silent this long is closed.
+    #[arg(long, env = "HTTP_HEADER_TIMEOUT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http_header_timeout_secs: u64,
+    /// Open client connections (WebSockets included) at most; 0 derives it from the open-files limit.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 0)]
+    pub http_max_connections: usize,
     /// Address and port to listen on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000")]
     pub listen_addr: SocketAddr,
@@ -165,6 +171,8 @@ impl std::fmt::Debug for Settings {
             .field("allowed_hosts", &self.allowed_hosts)
             .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("http_header_timeout_secs", &self.http_header_timeout_secs)
+            .field("http_max_connections", &self.http_max_connections)
             .field("listen_addr", &self.listen_addr)
             .field("data_dir", &self.data_dir)
             .field("log_level", &self.log_level)
