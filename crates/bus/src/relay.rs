@@ -57,7 +57,7 @@ impl Relay {
         })
     }
 
-    /// Notices for WebSocket sessions from the bus: `UserChanged` and `SessionsRevoked`.
+    /// Notices for WebSocket sessions from the bus: `UserChanged`, `SessionsRevoked` and `TokenRevoked`.
     pub fn notices(&self) -> broadcast::Receiver<Event> {
         self.notices.subscribe()
     }
@@ -126,7 +126,7 @@ impl Relay {
                 _ = shutdown.changed() => break,
                 announced = announcements.recv() => match announced {
                     Ok(Event::Logged { events }) => self.accept(events).await,
-                    Ok(notice @ (Event::UserChanged { .. } | Event::SessionsRevoked { .. })) => {
+                    Ok(notice @ (Event::UserChanged { .. } | Event::SessionsRevoked { .. } | Event::TokenRevoked { .. })) => {
                         let _ = self.notices.send(notice);
                     }
                     Ok(Event::AccountControl { .. }) => {}

@@ -191,6 +191,13 @@ pub enum Event {
         /// The user concerned.
         user_id: i64,
     },
+    /// One token was revoked (its owner logged out of that session): connections opened with it close.
+    TokenRevoked {
+        /// The token's owner.
+        user_id: i64,
+        /// The token.
+        token_id: i64,
+    },
     /// Events of the log were sequenced, in order (an instance's relay tells every instance).
     Logged {
         /// The events, consecutive numbers, oldest first.

@@ -1,6 +1,6 @@
-//! The WebSocket at `/ws/messages/`: authenticated with a token (`?token=`, `Sec-WebSocket-Protocol`, or the
-//! UI's `crm_session` cookie), it sends the chats the user may see, then every event about them, numbered by
-//! `event_id`. Clients send `ping`, `get_chat_messages`, `mark_as_read` and `resume`. Each connection has a
+//! The WebSocket at `/ws/messages/`: authenticated with a token (`?token=`, `Sec-WebSocket-Protocol`, the REST
+//! API's `Authorization` header, or the UI's `crm_session` cookie) and living no longer than that token, it
+//! sends the chats the user may see, then every event about them, numbered by `event_id`. Clients send `ping`, `get_chat_messages`, `mark_as_read` and `resume`. Each connection has a
 //! bounded queue: a client that falls behind is closed (code 4008) and can `resume`; it never slows anyone else.
 //!
 //! A connection delivers each event it may show once, in the log's order. Reconnecting with
@@ -26,9 +26,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::auth::token_from_header;
 use crate::error::ApiError;
 use crate::extract::Query;
-use crate::middleware::{host_allowed, strip_port};
 use crate::state::AppState;
 
 /// Frames a connection may have waiting before it counts as too slow (default of `WS_QUEUE_FRAMES`).
@@ -43,6 +43,9 @@ pub const CLOSE_TOO_SLOW: u16 = 4008;
 pub const CLOSE_REVOKED: u16 = 4001;
 /// How long the close frame may wait on a client that stopped reading before the connection is dropped.
 const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often a connection checks that its token is still valid, in case a revocation notice was lost (another
+/// instance's, while Redis was away).
+const TOKEN_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 /// Most events one `resume` replays.
 const MAX_REPLAY: u32 = 10_000;
 
@@ -55,6 +58,9 @@ pub struct WsQuery {
     pub since_event_id: Option<i64>,
 }
 
+/// Whether a browser page at `Origin` may open the WebSocket: an origin listed in `CORS_ALLOWED_ORIGINS`, or the
+/// server's own (same scheme family, host and port as the `Host` the request was sent to). A page served from
+/// another port or scheme of the same host is another origin.
 fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true; // Not a browser: the token alone decides.
@@ -67,13 +73,30 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
     {
         return true;
     }
-    url::Url::parse(origin)
-        .ok()
-        .and_then(|url| {
-            url.host_str()
-                .map(|h| strip_port(h.trim_start_matches('[').trim_end_matches(']')).to_owned())
-        })
-        .is_some_and(|host| host_allowed(&host, &state.settings.allowed_hosts))
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    same_origin(origin, host)
+}
+
+/// Whether `origin` (`scheme://host[:port]`) names the same host and port as the `Host` header value `host`.
+fn same_origin(origin: &str, host: &str) -> bool {
+    let Ok(origin) = url::Url::parse(origin) else {
+        return false;
+    };
+    if !matches!(origin.scheme(), "http" | "https") || origin.path() != "/" && !origin.path().is_empty() {
+        return false;
+    }
+    let Some(origin_host) = origin.host_str() else {
+        return false;
+    };
+    let Ok(requested) = url::Url::parse(&format!("{}://{host}", origin.scheme())) else {
+        return false;
+    };
+    requested
+        .host_str()
+        .is_some_and(|h| h.eq_ignore_ascii_case(origin_host))
+        && requested.port_or_known_default() == origin.port_or_known_default()
 }
 
 /// Name of the cookie the web UI keeps its session token in (HttpOnly; the WebSocket accepts it, guarded by
@@ -109,12 +132,20 @@ pub async fn upgrade(
         .token
         .filter(|t| looks_like_token(t))
         .or(from_protocol.clone())
+        .or_else(|| {
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(token_from_header)
+                .filter(|t| looks_like_token(t))
+                .map(str::to_owned)
+        })
         .or_else(|| session_cookie(&headers))
     else {
         return ApiError::unauthenticated().into_response();
     };
-    let user = match tokens::authenticate(&state.store, &token).await {
-        Ok(Some((_, user))) => user,
+    let (token_id, user) = match tokens::authenticate(&state.store, &token).await {
+        Ok(Some(found)) => found,
         Ok(None) => return ApiError::unauthenticated().into_response(),
         Err(error) => return ApiError::from(error).into_response(),
     };
@@ -132,7 +163,14 @@ pub async fn upgrade(
         None => upgrade,
     };
     let since = query.since_event_id;
-    upgrade.on_upgrade(move |socket| session(state, user, since, socket))
+    let credential = Credential { token, token_id };
+    upgrade.on_upgrade(move |socket| session(state, user, credential, since, socket))
+}
+
+/// The token a connection was opened with: a connection lives no longer than its token.
+struct Credential {
+    token: String,
+    token_id: i64,
 }
 
 /// One connected user.
@@ -436,7 +474,17 @@ impl Session {
     }
 }
 
-async fn session(state: AppState, user: User, since: Option<i64>, socket: WebSocket) {
+/// Whether the connection's token still authenticates its user (false when revoked, expired or the user was
+/// deactivated; an unreachable database keeps the connection, as the next check will tell).
+async fn still_valid(state: &AppState, credential: &Credential, user: &User) -> bool {
+    match tokens::authenticate(&state.store, &credential.token).await {
+        Ok(Some((token_id, owner))) => token_id == credential.token_id && owner.id == user.id,
+        Ok(None) => false,
+        Err(_) => true,
+    }
+}
+
+async fn session(state: AppState, user: User, credential: Credential, since: Option<i64>, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let (out, mut queued) = mpsc::channel::<Message>(state.settings.ws_queue.max(1));
     let (close, mut closing) = oneshot::channel::<CloseFrame>();
@@ -486,8 +534,17 @@ async fn session(state: AppState, user: User, since: Option<i64>, socket: WebSoc
         // Before the first live event, so the replay and the live events form one ordered sequence.
         open = session.replay_since(since).await;
     }
+    let mut token_check =
+        tokio::time::interval_at(tokio::time::Instant::now() + TOKEN_CHECK_EVERY, TOKEN_CHECK_EVERY);
     while open {
         open = tokio::select! {
+            _ = token_check.tick() => {
+                let valid = still_valid(&session.state, &credential, &session.user).await;
+                if !valid {
+                    session.close_with(CLOSE_REVOKED, "session revoked");
+                }
+                valid
+            }
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Text(text))) => session.handle_text(text.as_str()).await,
                 Some(Ok(Message::Binary(_))) => session.error("invalid_message", "send JSON text frames"),
@@ -507,12 +564,23 @@ async fn session(state: AppState, user: User, since: Option<i64>, socket: WebSoc
                     session.close_with(CLOSE_REVOKED, "session revoked");
                     false
                 }
+                Ok(Event::TokenRevoked { token_id, .. }) if token_id == credential.token_id => {
+                    session.close_with(CLOSE_REVOKED, "session revoked");
+                    false
+                }
                 Ok(Event::UserChanged { user_id }) if user_id == session.user.id.0 => {
                     session.reload_visible().await;
                     true
                 }
-                // Missed notices: a revocation also revoked the token, and visibility follows the log.
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => true,
+                // Missed notices: the token is checked again now, and visibility follows the log.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let valid = still_valid(&session.state, &credential, &session.user).await;
+                    if !valid {
+                        session.close_with(CLOSE_REVOKED, "session revoked");
+                    }
+                    valid
+                }
+                Ok(_) => true,
                 Err(broadcast::error::RecvError::Closed) => false,
             },
         };
@@ -520,4 +588,24 @@ async fn session(state: AppState, user: User, since: Option<i64>, socket: WebSoc
     session.close_with(1000, "bye");
     drop(session);
     let _ = writer.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+
+    #[test]
+    fn an_origin_is_the_same_only_with_its_host_and_port() {
+        assert!(same_origin("http://localhost:8000", "localhost:8000"));
+        assert!(same_origin("https://crm.example.com", "crm.example.com"));
+        assert!(same_origin("http://[::1]:8000", "[::1]:8000"));
+        assert!(
+            !same_origin("http://localhost:3000", "localhost:8000"),
+            "another port"
+        );
+        assert!(!same_origin("https://crm.example.com", "crm.example.com:8000"));
+        assert!(!same_origin("http://evil.example", "crm.example.com"));
+        assert!(!same_origin("file://", "localhost"), "another scheme");
+        assert!(!same_origin("null", "localhost"));
+    }
 }

@@ -123,6 +123,20 @@ async fn events_follow_roles_and_assignments(database: TestDatabase) {
     assert!(
         matches!(tokio_tungstenite::connect_async(foreign).await, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 403)
     );
+    // The same host on another port or scheme is another origin (another application on the machine).
+    for other in [
+        format!("http://{}:{}", app.address.ip(), app.address.port() + 1),
+        format!("https://{}:{}", app.address.ip(), app.address.port() + 1),
+    ] {
+        let mut request = format!("ws://{}/ws/messages/?token={admin}", app.address)
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert("Origin", other.parse().unwrap());
+        assert!(
+            matches!(tokio_tungstenite::connect_async(request).await, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 403),
+            "{other} may not open the WebSocket"
+        );
+    }
 
     // The token may also come as the WebSocket subprotocol, as browsers send it.
     let mut by_protocol = format!("ws://{}/ws/messages/", app.address)
@@ -142,12 +156,9 @@ async fn events_follow_roles_and_assignments(database: TestDatabase) {
         "Cookie",
         format!("theme=dark; crm_session={pavel}").parse().unwrap(),
     );
-    by_cookie.headers_mut().insert(
-        "Origin",
-        format!("http://localhost:{}", app.address.port())
-            .parse()
-            .unwrap(),
-    );
+    by_cookie
+        .headers_mut()
+        .insert("Origin", format!("http://{}", app.address).parse().unwrap());
     let (mut pavel_ws, _) = tokio_tungstenite::connect_async(by_cookie).await.unwrap();
     let initial = next(&mut admin_ws).await;
     assert_eq!(
@@ -583,5 +594,61 @@ async fn a_slow_client_is_closed_and_resumes_without_slowing_others() {
         }
     }
     assert_eq!(got + replayed, FLOOD, "resume delivers exactly the rest");
+    app.stop().await;
+}
+
+/// The close code the server ends `socket` with (bounded wait).
+async fn close_code(socket: &mut Socket) -> u16 {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("the server closes within 10 s")
+        {
+            Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+on_every_backend!(logging_out_one_session_closes_only_its_sockets);
+
+async fn logging_out_one_session_closes_only_its_sockets(database: TestDatabase) {
+    let app = spawn_app(database).await;
+    let admin = app.admin_token().await;
+    let (_, first) = app.create_operator(&admin, "olga").await;
+    let second = app.login("olga", "olga-password").await;
+
+    // The REST API's `Authorization: Token` header opens the WebSocket too.
+    let mut request = format!("ws://{}/ws/messages/", app.address)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("Authorization", format!("Token {first}").parse().unwrap());
+    let (mut by_header, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("a token in the Authorization header opens the WebSocket");
+    until(&mut by_header, "initial_chats").await;
+    let mut by_query = connect(&app, &first).await;
+    until(&mut by_query, "initial_chats").await;
+    let mut other_session = connect(&app, &second).await;
+    until(&mut other_session, "initial_chats").await;
+
+    let logout = app.post("/api/auth/logout/", Some(&first), json!({})).await;
+    assert_eq!(logout.body, json!({"status": "logged_out", "revoked": 1}));
+    assert_eq!(close_code(&mut by_header).await, 4001);
+    assert_eq!(close_code(&mut by_query).await, 4001);
+
+    // The other session lives on, and the logged-out token opens nothing any more.
+    send(&mut other_session, json!({"type": "ping", "timestamp": 7})).await;
+    let (pong, _) = until(&mut other_session, "pong").await;
+    assert_eq!(pong["timestamp"], 7);
+    let refused =
+        tokio_tungstenite::connect_async(format!("ws://{}/ws/messages/?token={first}", app.address)).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
+        other => panic!("a revoked token must not open the WebSocket: {other:?}"),
+    }
     app.stop().await;
 }
