@@ -107,25 +107,41 @@ impl User {
     }
 }
 
-/// Checks a username: 1 to 150 characters of letters, digits and `@ . + - _` (Django's rule).
-pub fn validate_username(username: &str) -> CoreResult<()> {
+/// The stored form of a new username, or why it is refused: 1 to 150 ASCII letters, digits and `@ . + - _`
+/// (Django's rule without its non-ASCII letters, so that `аdmin` with a Cyrillic `а` cannot pose as `admin`),
+/// lowercased (so that `Admin` cannot stand beside `admin`). Names in any script belong in `display_name`.
+pub fn canonical_username(username: &str) -> CoreResult<String> {
     let length = username.chars().count();
     if length == 0 || length > 150 {
         return Err(CoreError::invalid("username must be 1 to 150 characters long"));
     }
     if !username
         .chars()
-        .all(|c| c.is_alphanumeric() || "@.+-_".contains(c))
+        .all(|c| c.is_ascii_alphanumeric() || "@.+-_".contains(c))
     {
         return Err(CoreError::invalid(
-            "username may contain only letters, digits and @ . + - _",
+            "username may contain only Latin letters, digits and @ . + - _ (put names in any script in display_name)",
         ));
     }
-    Ok(())
+    Ok(username.to_ascii_lowercase())
 }
 
-/// Checks a new password against the length rules.
-pub fn validate_password(password: &str) -> CoreResult<()> {
+/// Whether `username` could name a user at all (Django's wider rule, which users created before the ASCII rule
+/// may follow): a login with anything else, such as trailing spaces, is refused without a lookup.
+pub fn could_be_username(username: &str) -> bool {
+    let length = username.chars().count();
+    (1..=150).contains(&length)
+        && username
+            .chars()
+            .all(|c| c.is_alphanumeric() || "@.+-_".contains(c))
+}
+
+/// Passwords too common to accept, one per line, lowercase.
+const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
+
+/// Checks a new password: its length, not one of the passwords every attacker tries first, at least three
+/// different characters, and not the username with digits or signs added.
+pub fn validate_password(password: &str, username: &str) -> CoreResult<()> {
     let length = password.chars().count();
     if length < MIN_PASSWORD_LEN {
         return Err(CoreError::invalid(format!(
@@ -136,6 +152,31 @@ pub fn validate_password(password: &str) -> CoreResult<()> {
         return Err(CoreError::invalid(format!(
             "password must be at most {MAX_PASSWORD_LEN} characters long"
         )));
+    }
+    let folded = password.to_lowercase();
+    if COMMON_PASSWORDS.lines().any(|common| common == folded) {
+        return Err(CoreError::invalid_as(
+            "password_too_common",
+            "password is one of the most common passwords; choose another",
+        ));
+    }
+    let mut distinct: Vec<char> = folded.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 3 {
+        return Err(CoreError::invalid_as(
+            "password_too_simple",
+            "password must use at least three different characters",
+        ));
+    }
+    // The username with digits and signs around it (`anna2024!`), as Django's similarity rule would catch.
+    let letters = |text: &str| text.chars().filter(|c| c.is_alphabetic()).collect::<String>();
+    let name = letters(&username.to_lowercase());
+    if !name.is_empty() && letters(&folded) == name {
+        return Err(CoreError::invalid_as(
+            "password_like_username",
+            "password must not contain the username",
+        ));
     }
     Ok(())
 }
@@ -179,19 +220,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn usernames_follow_django_rules() {
-        assert!(validate_username("anna.k+support@example").is_ok());
-        assert!(validate_username("Оператор_1").is_ok());
-        assert!(validate_username("").is_err());
-        assert!(validate_username("has space").is_err());
-        assert!(validate_username("<script>").is_err());
-        assert!(validate_username(&"a".repeat(151)).is_err());
+    fn usernames_are_ascii_and_lowercased() {
+        assert_eq!(
+            canonical_username("Anna.K+support@example").unwrap(),
+            "anna.k+support@example"
+        );
+        assert_eq!(canonical_username("ADMIN").unwrap(), "admin");
+        assert!(
+            canonical_username("\u{430}dmin").is_err(),
+            "a Cyrillic а posing as a Latin a"
+        );
+        assert!(canonical_username("Оператор_1").is_err());
+        assert!(canonical_username("").is_err());
+        assert!(canonical_username("user ").is_err());
+        assert!(canonical_username("has space").is_err());
+        assert!(canonical_username("<script>").is_err());
+        assert!(canonical_username(&"a".repeat(151)).is_err());
+        assert!(could_be_username("Оператор_1"));
+        assert!(!could_be_username("user "));
+    }
+
+    #[test]
+    fn weak_passwords_are_refused_with_their_reason() {
+        let code = |password: &str| match validate_password(password, "anna") {
+            Ok(()) => "ok",
+            Err(CoreError::Invalid { code, .. }) => code,
+            Err(_) => "other",
+        };
+        assert_eq!(code("password"), "password_too_common");
+        assert_eq!(code("PassWord"), "password_too_common");
+        assert_eq!(code("12345678"), "password_too_common");
+        assert_eq!(code("qwertyuiop"), "password_too_common");
+        assert_eq!(code("aaaaaaaaaa"), "password_too_simple");
+        assert_eq!(code("anna2024!"), "password_like_username");
+        assert_eq!(code("short"), "invalid_field");
+        assert_eq!(code("violet-harbour-42"), "ok");
+        assert_eq!(code("anna-password"), "ok");
     }
 
     #[test]
     fn passwords_and_limits_are_bounded() {
-        assert!(validate_password("short").is_err());
-        assert!(validate_password("long enough").is_ok());
+        assert!(validate_password("short", "x").is_err());
+        assert!(validate_password("long enough", "x").is_ok());
         assert!(validate_max_chats(-1).is_err());
         assert!(validate_max_chats(0).is_ok());
         assert!(validate_max_chats(MAX_CHATS_LIMIT + 1).is_err());

@@ -58,8 +58,9 @@ pub async fn create_admin(
     display_name: &str,
     update_existing: bool,
 ) -> anyhow::Result<UserId> {
-    user::validate_username(username)?;
-    user::validate_password(password)?;
+    let username = user::canonical_username(username)?;
+    let username = username.as_str();
+    user::validate_password(password, username)?;
     user::validate_display_name(display_name)?;
     let password = password.to_owned();
     let hash = tokio::task::spawn_blocking(move || hash_password(&password))

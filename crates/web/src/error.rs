@@ -93,6 +93,18 @@ impl ApiError {
     }
 }
 
+impl From<crate::rate_limit::PasswordWorkError> for ApiError {
+    fn from(error: crate::rate_limit::PasswordWorkError) -> Self {
+        match error {
+            crate::rate_limit::PasswordWorkError::Busy => ApiError::Core(CoreError::RateLimited {
+                retry_after: std::time::Duration::from_secs(2),
+                message: "Too many logins at once; try again in a moment.".into(),
+            }),
+            crate::rate_limit::PasswordWorkError::Failed(detail) => ApiError::Internal(detail),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {

@@ -11,7 +11,7 @@ use crm_core::personal::UserGateway;
 use crm_store::Store;
 use crm_telegram_bot::BotApi;
 
-use crate::rate_limit::LoginLimiter;
+use crate::rate_limit::{LoginLimiter, PasswordWork};
 use crate::webhook_accounts::WebhookAccounts;
 
 /// Settings of the HTTP layer, taken from the server configuration.
@@ -83,8 +83,10 @@ pub struct AppState {
     pub relay: Arc<Relay>,
     /// HTTP settings.
     pub settings: Arc<WebSettings>,
-    /// Failed-login throttle.
+    /// Login throttle.
     pub login_limiter: Arc<LoginLimiter>,
+    /// The bound on password hashes computed at once.
+    pub password_work: Arc<PasswordWork>,
     /// The Bot API client.
     pub bot_api: BotApi,
     /// Personal accounts' way to Telegram (MTProto), for the login flows and log-outs.
@@ -117,6 +119,7 @@ impl AppState {
             relay: parts.relay,
             settings: Arc::new(settings),
             login_limiter: Arc::new(LoginLimiter::default()),
+            password_work: Arc::new(PasswordWork::per_core()),
             bot_api: parts.bot_api,
             user_gateway: parts.user_gateway,
             accounts_runtime: Arc::default(),

@@ -12,7 +12,7 @@ pub struct Model {
     /// Primary key.
     #[sea_orm(primary_key)]
     pub id: i64,
-    /// Unique login name (case-sensitive).
+    /// Unique login name; new ones are lowercase ASCII, so that a login is case-insensitive.
     pub username: String,
     /// Argon2id PHC string.
     pub password_hash: String,

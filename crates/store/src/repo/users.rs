@@ -7,7 +7,7 @@ use crm_core::event::DomainEvent;
 use crm_core::ids::{AccountId, UserId};
 use crm_core::user::{Role, User};
 use crm_core::views::{AccountBrief, ChatView};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
@@ -88,6 +88,37 @@ pub async fn find_by_username(store: &Store, username: &str) -> StoreResult<Opti
         .one(store.db())
         .await?
         .map(User::from))
+}
+
+/// The user a login names, if not removed: exactly that username, or its lowercase form (usernames are stored
+/// lowercased since they became case-insensitive). Compared here byte for byte, because MariaDB's PAD SPACE
+/// collations would let `"anna "` find `anna`.
+pub async fn find_by_login(store: &Store, login: &str) -> StoreResult<Option<User>> {
+    let lowered = login.to_lowercase();
+    let candidates = users::Entity::find()
+        .filter(users::Column::Username.is_in([login, lowered.as_str()]))
+        .filter(users::Column::DeletedAt.is_null())
+        .all(store.db())
+        .await?;
+    let exact = candidates.iter().position(|user| user.username == login);
+    let folded = candidates.iter().position(|user| user.username == lowered);
+    Ok(exact
+        .or(folded)
+        .and_then(|index| candidates.into_iter().nth(index))
+        .map(User::from))
+}
+
+/// Whether any user (removed ones too: their names stay theirs) has `username` in any letter case.
+pub async fn username_taken(store: &Store, username: &str) -> StoreResult<bool> {
+    let lowered = username.to_lowercase();
+    let found = users::Entity::find()
+        .filter(ExprTrait::eq(
+            Func::lower(Expr::col(users::Column::Username)),
+            lowered,
+        ))
+        .one(store.db())
+        .await?;
+    Ok(found.is_some())
 }
 
 /// One page of users (not removed), oldest first, optionally of one role.

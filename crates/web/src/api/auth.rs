@@ -8,6 +8,7 @@ use axum::http::header::CONTENT_TYPE;
 use crm_core::CoreError;
 use crm_core::event::Event;
 use crm_core::password::verify_password;
+use crm_core::user::could_be_username;
 use crm_store::repo::audit::{self, AuditEntry};
 use crm_store::repo::{tokens, users};
 use serde::{Deserialize, Serialize};
@@ -71,8 +72,9 @@ fn serde_urlencoded_form(body: &Bytes) -> Result<LoginRequest, String> {
     }
 }
 
-/// Exchanges a username and password for a new token. Failed attempts are throttled per username and per
-/// client address (429 with `retry_after`).
+/// Exchanges a username and password for a new token. Attempts are throttled per username and per client
+/// address, counted from when they start (429 with `retry_after`); at most one password check per core runs at
+/// once, and a caller that waits too long for its turn gets 429 too.
 #[utoipa::path(post, path = "/api/api-token-auth/", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse),
         (status = 400, description = "Bad body or wrong credentials", body = crate::error::ErrorBody),
@@ -90,23 +92,33 @@ pub async fn obtain_token(
             "Both `username` and `password` are required.",
         ));
     }
-    if let Some(retry_after) = state.login_limiter.check(&request.username, &address) {
-        return Err(ApiError::Core(CoreError::RateLimited {
-            retry_after,
-            message: "Too many failed login attempts; try again later.".into(),
-        }));
-    }
-    let user = users::find_by_username(&state.store, &request.username)
-        .await?
-        .filter(|user| user.is_active);
+    let attempt = state
+        .login_limiter
+        .begin(&request.username, &address)
+        .map_err(|retry_after| {
+            ApiError::Core(CoreError::RateLimited {
+                retry_after,
+                message: "Too many failed login attempts; try again later.".into(),
+            })
+        })?;
+    // A name no user can have (trailing spaces, which MariaDB's PAD SPACE collation would ignore) is not looked
+    // up, and only the exact name matches; both still spend a verification, so answers take the same time.
+    let user = if could_be_username(&request.username) {
+        users::find_by_login(&state.store, &request.username)
+            .await?
+            .filter(|user| user.is_active)
+    } else {
+        None
+    };
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     let password = request.password;
-    let verified = tokio::task::spawn_blocking(move || verify_password(&password, stored_hash.as_deref()))
-        .await
-        .map_err(|error| ApiError::Internal(error.to_string()))?;
+    let verified = state
+        .password_work
+        .run(move || verify_password(&password, stored_hash.as_deref()))
+        .await?;
     let Some(user) = user.filter(|_| verified) else {
-        state.login_limiter.record_failure(&request.username, &address);
-        tracing::info!(username = %request.username, %address, "login failed");
+        drop(attempt);
+        tracing::info!(username = %request.username.escape_debug(), %address, "login failed");
         audit::record(
             &state.store,
             AuditEntry {
@@ -124,7 +136,7 @@ pub async fn obtain_token(
             "Unable to log in with provided credentials.",
         ));
     };
-    state.login_limiter.record_success(&request.username);
+    attempt.succeeded();
     let (token, _) = tokens::issue(&state.store, user.id, "login").await?;
     users::touch_login(&state.store, user.id).await?;
     audit::record(
@@ -174,7 +186,12 @@ pub async fn logout(
         });
         count
     } else {
-        u64::from(tokens::revoke(&state.store, caller.token_id).await?)
+        let revoked = tokens::revoke(&state.store, caller.token_id).await?;
+        state.bus.publish(Event::TokenRevoked {
+            user_id: caller.user.id.0,
+            token_id: caller.token_id,
+        });
+        u64::from(revoked)
     };
     Ok(Json(LogoutResponse {
         status: "logged_out",

@@ -116,11 +116,13 @@ pub struct OperatorFilter {
     pub role: Option<Role>,
 }
 
-async fn hash(password: String) -> ApiResult<String> {
-    user::validate_password(&password)?;
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|error| ApiError::Internal(error.to_string()))?
+/// Checks a new password for `username` and hashes it, within the bound on password work.
+async fn hash(state: &AppState, password: String, username: &str) -> ApiResult<String> {
+    user::validate_password(&password, username)?;
+    state
+        .password_work
+        .run(move || hash_password(&password))
+        .await?
         .map_err(ApiError::from)
 }
 
@@ -173,22 +175,19 @@ pub async fn create(
     ClientAddr(address): ClientAddr,
     Json(body): Json<CreateOperator>,
 ) -> ApiResult<(StatusCode, Json<UserOut>)> {
-    user::validate_username(&body.username)?;
+    let username = user::canonical_username(&body.username)?;
     let display_name = body.display_name.unwrap_or_else(|| body.username.clone());
     user::validate_display_name(&display_name)?;
     let max_chats = body.max_chats.unwrap_or(DEFAULT_MAX_CHATS);
     user::validate_max_chats(max_chats)?;
     let language = body.language.unwrap_or_else(|| "ru".to_owned());
     user::validate_language(&language)?;
-    if users::find_by_username(&state.store, &body.username)
-        .await?
-        .is_some()
-    {
+    if users::username_taken(&state.store, &username).await? {
         return Err(username_taken());
     }
     let new_user = NewUser {
-        username: body.username,
-        password_hash: hash(body.password).await?,
+        password_hash: hash(&state, body.password, &username).await?,
+        username,
         role: body.role.unwrap_or(Role::Operator),
         display_name,
         language,
@@ -267,7 +266,12 @@ pub async fn update(
     }
     let password_reset = body.password.is_some();
     let password_hash = match body.password {
-        Some(password) => Some(hash(password).await?),
+        Some(password) => {
+            let target = users::find(&state.store, UserId(id))
+                .await?
+                .ok_or_else(|| ApiError::not_found("Operator"))?;
+            Some(hash(&state, password, &target.username).await?)
+        }
         None => None,
     };
     let deactivated = body.is_active == Some(false);
