@@ -194,13 +194,23 @@ pub fn inline_viewable(category: Category) -> bool {
     matches!(category, Category::Image | Category::Video | Category::Audio)
 }
 
+/// Invisible characters that reorder or hide text (bidirectional controls, zero-width marks): in a file name they
+/// make `invoice\u{202E}fdp.exe` look like `invoiceexe.pdf`.
+fn is_invisible_formatting(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
 /// A file name safe to show and to put in `Content-Disposition`: the last path component, without control
-/// characters or quotes, at most 200 characters; `fallback` when nothing is left.
+/// characters, invisible formatting or quotes, at most 200 characters; `fallback` when nothing is left.
 pub fn display_file_name(name: &str, fallback: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
     let cleaned: String = last
         .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '"' | '\'' | '<' | '>' | ';' | '%'))
+        .filter(|c| {
+            !c.is_control()
+                && !is_invisible_formatting(*c)
+                && !matches!(c, '"' | '\'' | '<' | '>' | ';' | '%')
+        })
         .take(200)
         .collect();
     let cleaned = cleaned.trim().trim_start_matches('.').to_owned();
@@ -258,5 +268,14 @@ mod tests {
         assert_eq!(display_file_name(".htaccess", "file"), "htaccess");
         assert_eq!(display_file_name("\u{0}\u{1}", "file"), "file");
         assert_eq!(display_file_name(&"a".repeat(500), "file").len(), 200);
+        assert_eq!(
+            display_file_name("invoice\u{202E}fdp.exe", "file"),
+            "invoicefdp.exe",
+            "a right-to-left override cannot disguise the extension"
+        );
+        assert_eq!(
+            display_file_name("a\u{200B}b\u{2066}c\u{FEFF}.txt", "file"),
+            "abc.txt"
+        );
     }
 }

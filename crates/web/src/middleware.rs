@@ -95,6 +95,63 @@ pub fn cors(settings: &WebSettings) -> CorsLayer {
         ])
 }
 
+/// The machine code of an error status that reached the client without a JSON body (a rejection by axum or a
+/// layer rather than by a handler).
+fn code_of_status(status: axum::http::StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "invalid_body",
+        401 => "not_authenticated",
+        403 => "permission_denied",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        411 => "length_required",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "invalid_body",
+        426 => "upgrade_required",
+        429 => "rate_limited",
+        503 => "unavailable",
+        _ if status.is_server_error() => "internal_error",
+        _ => "invalid_request",
+    }
+}
+
+/// Turns every error answer without a JSON body (`413 Failed to buffer the request body`, `Invalid boundary for
+/// multipart/form-data`, a failed WebSocket upgrade) into `{"error": ..., "code": ...}` like every other error.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4 * 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let message = if text.is_empty() || status.is_server_error() {
+        status.canonical_reason().unwrap_or("Request failed").to_owned()
+    } else {
+        text
+    };
+    let body = crate::error::ErrorBody {
+        error: message,
+        code: code_of_status(status).to_owned(),
+        retry_after: None,
+    };
+    let mut rebuilt = (status, axum::Json(body)).into_response();
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            rebuilt.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    rebuilt
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

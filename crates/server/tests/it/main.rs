@@ -10,6 +10,7 @@ mod binary;
 mod chats;
 mod cluster;
 mod forwarding;
+mod hardening;
 mod health;
 mod media;
 mod mtproto;

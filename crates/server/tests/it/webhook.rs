@@ -128,14 +128,18 @@ async fn webhook_authenticates_and_stores_each_update_once(database: TestDatabas
     let (status, _) = post(&app, "/api/webhook/bot/", &[], &text_update(5, 5, "no token")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let unknown_token = "5550001112:AAOtherTokenThatIsNotRegistered_xyzxyz";
-    let (status, _) = post(
+    let (status, unknown_token_body) = post(
         &app,
         &format!("/api/webhook/bot/{unknown_token}/"),
         &[],
         &text_update(6, 6, "x"),
     )
     .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "an unknown token looks like a wrong one"
+    );
     let (status, _) = post(
         &app,
         "/api/webhook/bot/not-a-token/",
@@ -146,8 +150,16 @@ async fn webhook_authenticates_and_stores_each_update_once(database: TestDatabas
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(message_count(&app).await, 4);
 
-    let (status, _) = post(&app, "/api/webhook/bot/999999/", &secret, &text_update(8, 8, "x")).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    // An unknown account id and a known one with a wrong secret get the same answer: ids cannot be enumerated.
+    let (status, unknown_account) =
+        post(&app, "/api/webhook/bot/999999/", &secret, &text_update(8, 8, "x")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let wrong_secret = [("X-Telegram-Bot-Api-Secret-Token", "not-the-secret")];
+    let (status, known_account) = post(&app, &path, &wrong_secret, &text_update(8, 8, "x")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown_account, known_account);
+    assert_eq!(unknown_token_body, known_account);
+    assert_eq!(known_account["code"], "not_authenticated", "{known_account}");
 
     // An update kind we do not handle is accepted and counted, so Telegram does not retry it.
     let (status, body) = post(

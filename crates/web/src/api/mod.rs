@@ -16,6 +16,7 @@ use axum::http::{HeaderName, Request};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Router, middleware};
+use crm_telegram_bot::webhook::looks_like_bot_token;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -39,6 +40,25 @@ async fn wrong_method() -> impl IntoResponse {
             retry_after: None,
         }),
     )
+}
+
+/// The request path as logged: a bot token in it (the predecessor's `/api/webhook/bot/<bot_token>/`) is
+/// replaced by `<bot-token>`, so that no log line carries a secret.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.split('/').any(looks_like_bot_token) {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let redacted: Vec<&str> = path
+        .split('/')
+        .map(|segment| {
+            if looks_like_bot_token(segment) {
+                "<bot-token>"
+            } else {
+                segment
+            }
+        })
+        .collect();
+    std::borrow::Cow::Owned(redacted.join("/"))
 }
 
 /// Every API route with its layers: request ids, tracing, timeouts, body limit, CORS and the `Host` check.
@@ -108,14 +128,42 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method);
     api.layer(DefaultBodyLimit::max(settings.max_json_body))
-        .layer(middleware::from_fn_with_state(state.clone(), crate::middleware::check_host))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::middleware::check_host,
+        ))
         .layer(crate::middleware::cors(&settings))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(60),
+        ))
+        .layer(middleware::from_fn(crate::middleware::json_errors))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-            let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+            let request_id = request
+                .headers()
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            let path = loggable_path(request.uri().path());
+            tracing::info_span!("request", method = %request.method(), %path, request_id)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn bot_tokens_never_reach_the_logged_path() {
+        let token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+        assert_eq!(
+            loggable_path(&format!("/api/webhook/bot/{token}/")),
+            "/api/webhook/bot/<bot-token>/"
+        );
+        assert_eq!(loggable_path("/api/webhook/bot/42/"), "/api/webhook/bot/42/");
+        assert_eq!(loggable_path("/api/chats/"), "/api/chats/");
+    }
 }

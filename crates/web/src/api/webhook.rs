@@ -34,6 +34,8 @@ pub struct TokenQuery {
     pub token: Option<String>,
 }
 
+/// The one answer to every failed authentication, whether or not the account exists, so that account ids and
+/// bot tokens cannot be probed.
 fn unauthenticated() -> ApiError {
     ApiError::Core(crm_core::CoreError::Unauthenticated(
         "Webhook secret missing or wrong.".into(),
@@ -46,7 +48,7 @@ async fn bot_by_token(state: &AppState, token: &str) -> ApiResult<Account> {
     }
     account_repo::find_bot_by_token(&state.store, token)
         .await?
-        .ok_or_else(|| ApiError::not_found("Bot account"))
+        .ok_or_else(unauthenticated)
 }
 
 async fn process(state: &AppState, account: Account, body: &Bytes) -> ApiResult<Json<WebhookResponse>> {
@@ -82,8 +84,9 @@ async fn process(state: &AppState, account: Account, body: &Bytes) -> ApiResult<
     params(("account" = String, Path, description = "Account id, or (legacy) the bot token"),
         ("X-Telegram-Bot-Api-Secret-Token" = Option<String>, Header, description = "The webhook secret")),
     request_body(content = Object, description = "A Bot API Update"),
-    responses((status = 200, body = WebhookResponse), (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = WebhookResponse),
+        (status = 401, description = "Unknown account, or secret missing or wrong", body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody)))]
 pub async fn by_path(
     State(state): State<AppState>,
     Path(account): Path<String>,
@@ -97,7 +100,7 @@ pub async fn by_path(
                 .get(&state.store, AccountId(id))
                 .await?
                 .filter(|(account, _)| account.kind == AccountType::Bot)
-                .ok_or_else(|| ApiError::not_found("Bot account"))?;
+                .ok_or_else(unauthenticated)?;
             let provided = headers
                 .get(SECRET_HEADER)
                 .and_then(|v| v.to_str().ok())
@@ -118,8 +121,8 @@ pub async fn by_path(
 #[utoipa::path(post, path = "/api/webhook/bot/", tag = "webhook", params(TokenQuery,
         ("X-Bot-Token" = Option<String>, Header, description = "The bot token (legacy)")),
     request_body(content = Object, description = "A Bot API Update"),
-    responses((status = 200, body = WebhookResponse), (status = 401, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = WebhookResponse),
+        (status = 401, description = "Token missing or unknown", body = crate::error::ErrorBody)))]
 pub async fn by_token(
     State(state): State<AppState>,
     Query(query): Query<TokenQuery>,

@@ -1,0 +1,283 @@
+//! What an attack found, kept found: parallel login bursts against the throttle, look-alike and padded
+//! usernames, weak passwords, idle and slow connections against a process with few file descriptors, bot
+//! tokens in the log, and error bodies that are always JSON.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crm_testkit::process::CrmProcess;
+use crm_testkit::{TestDatabase, on_every_backend, spawn_app};
+use futures::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const CRM: &str = env!("CARGO_BIN_EXE_crm");
+
+on_every_backend!(
+    parallel_logins_cannot_outrun_the_throttle,
+    usernames_cannot_pose_as_others_and_weak_passwords_are_refused
+);
+
+async fn parallel_logins_cannot_outrun_the_throttle(database: TestDatabase) {
+    let app = spawn_app(database).await;
+    let admin = app.admin_token().await;
+    app.create_operator(&admin, "olga").await;
+
+    // 40 wrong passwords at once, from one address: only the throttle's 5 are checked at all.
+    let attempts = (0..40).map(|i| {
+        app.post(
+            "/api/api-token-auth/",
+            None,
+            json!({"username": "olga", "password": format!("wrong-guess-{i}")}),
+        )
+    });
+    let answers = join_all(attempts).await;
+    let checked = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::BAD_REQUEST && a.body["code"] == "invalid_credentials")
+        .count();
+    let throttled = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::TOO_MANY_REQUESTS && a.body["code"] == "rate_limited")
+        .count();
+    assert_eq!((checked, throttled), (5, 35), "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.body["retry_after"].as_u64().is_some() || a.status == 400)
+    );
+
+    // The right password does not get through now, nor does the same name padded or in capitals.
+    for username in ["olga", "olga ", "OLGA"] {
+        let right = app
+            .post(
+                "/api/api-token-auth/",
+                None,
+                json!({"username": username, "password": "olga-password"}),
+            )
+            .await;
+        assert_eq!(
+            right.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{username:?}: {:?}",
+            right.body
+        );
+        assert!(right.body.get("token").is_none());
+    }
+    app.stop().await;
+}
+
+async fn usernames_cannot_pose_as_others_and_weak_passwords_are_refused(database: TestDatabase) {
+    let app = spawn_app(database).await;
+    let admin = app.admin_token().await;
+    let create = |username: &str, password: &str| {
+        app.post(
+            "/api/operators/",
+            Some(&admin),
+            json!({"username": username, "password": password}),
+        )
+    };
+    let created = create("Pavel", "pavel-password").await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    assert_eq!(
+        created.body["username"], "pavel",
+        "usernames are stored lowercase"
+    );
+    assert_eq!(created.body["display_name"], "Pavel");
+
+    let taken = create("PAVEL", "another-password-1").await;
+    assert_eq!(
+        (taken.status, taken.body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("username_taken"))
+    );
+    let cyrillic = create("\u{430}dmin", "another-password-1").await;
+    assert_eq!(
+        cyrillic.status,
+        StatusCode::BAD_REQUEST,
+        "a Cyrillic а posing as admin: {:?}",
+        cyrillic.body
+    );
+    for (password, code) in [
+        ("password", "password_too_common"),
+        ("Qwerty123", "password_too_common"),
+        ("zzzzzzzzzzzz", "password_too_simple"),
+        ("boris2026!", "password_like_username"),
+    ] {
+        let weak = create("boris", password).await;
+        assert_eq!(
+            (weak.status, weak.body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{password}"
+        );
+    }
+
+    // Any letter case logs in; trailing spaces (equal under MariaDB's PAD SPACE collations) do not.
+    let by_capitals = app
+        .post(
+            "/api/api-token-auth/",
+            None,
+            json!({"username": "PAVEL", "password": "pavel-password"}),
+        )
+        .await;
+    assert_eq!(by_capitals.status, StatusCode::OK, "{:?}", by_capitals.body);
+    let padded = app
+        .post(
+            "/api/api-token-auth/",
+            None,
+            json!({"username": "pavel  ", "password": "pavel-password"}),
+        )
+        .await;
+    assert_eq!(
+        (padded.status, padded.body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_credentials"))
+    );
+    app.stop().await;
+}
+
+/// A `crm serve` on a fresh SQLite file in `dir`, with a short header deadline and `open_files` descriptors.
+async fn small_server(dir: &std::path::Path, open_files: u32) -> CrmProcess {
+    let environment = HashMap::from([
+        ("DATA_DIR", dir.display().to_string()),
+        ("CRM_ADMIN_PASSWORD", "hardening-admin-password".to_owned()),
+        ("HTTP_HEADER_TIMEOUT_SECS", "2".to_owned()),
+        ("TELEGRAM_BOT_API_URL", "http://127.0.0.1:9".to_owned()),
+        ("LOG_LEVEL", "debug".to_owned()),
+    ]);
+    CrmProcess::start_with_open_files(CRM, &environment, open_files).await
+}
+
+/// Reads from `socket` until the server closes it; how long that took (bounded).
+async fn closed_by_server(mut socket: tokio::net::TcpStream) -> Duration {
+    let started = tokio::time::Instant::now();
+    let mut buffer = [0_u8; 1024];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), socket.read(&mut buffer))
+            .await
+            .expect("the server closes an idle connection within 20 s")
+        {
+            Ok(0) | Err(_) => return started.elapsed(),
+            Ok(_) => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn idle_and_slow_connections_are_closed_and_cannot_starve_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = small_server(dir.path(), 256).await;
+    let client = reqwest::Client::new();
+    let health = || async {
+        client
+            .get(format!("{}/api/health/", server.base_url))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map(|r| r.status())
+    };
+    assert_eq!(health().await.unwrap(), StatusCode::OK);
+
+    // More idle sockets than the process has descriptors, and one slowloris sending half a header.
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    slow.write_all(b"GET /api/health/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let slow_closed = closed_by_server(slow).await;
+    let closings = join_all(idle.into_iter().map(closed_by_server)).await;
+    let longest = closings.iter().max().copied().unwrap_or_default();
+    println!(
+        "300 idle sockets against 256 descriptors: all closed by the server, the last after {longest:?}; \
+         half a header closed after {slow_closed:?}"
+    );
+    assert!(slow_closed < Duration::from_secs(10), "{slow_closed:?}");
+
+    // The server serves again, and never ran out of descriptors on its own files.
+    assert_eq!(health().await.unwrap(), StatusCode::OK);
+    let log = server.log();
+    assert!(
+        !log.iter().any(|line| line.contains("Too many open files")),
+        "{:?}",
+        log.iter()
+            .filter(|l| l.contains("open files"))
+            .collect::<Vec<_>>()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bot_tokens_never_reach_the_log_and_every_error_is_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = small_server(dir.path(), 1024).await;
+    let client = reqwest::Client::new();
+    let token = "5550001112:AAOtherTokenThatIsNotRegistered_xyzxyz";
+    let post = |path: String, body: &'static str| {
+        client
+            .post(format!("{}{path}", server.base_url))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    };
+    let by_path = post(format!("/api/webhook/bot/{token}/"), "{not json")
+        .await
+        .unwrap();
+    assert_eq!(by_path.status(), StatusCode::UNAUTHORIZED);
+    let by_query = post(format!("/api/webhook/bot/?token={token}"), "{}")
+        .await
+        .unwrap();
+    assert_eq!(by_query.status(), StatusCode::UNAUTHORIZED);
+
+    // Rejections made before any handler runs answer in JSON too.
+    // (A client of its own: the server closes that connection rather than read the rest of the body.)
+    let oversized = reqwest::Client::new()
+        .post(format!("{}/api/api-token-auth/", server.base_url))
+        .header("Content-Type", "application/json")
+        .body(vec![b' '; 3 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oversized.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = oversized.json().await.expect("a JSON body");
+    assert_eq!(body["code"], "payload_too_large", "{body}");
+    let admin: Value = client
+        .post(format!("{}/api/api-token-auth/", server.base_url))
+        .json(&json!({"username": "admin", "password": "hardening-admin-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bad_boundary = client
+        .post(format!("{}/api/upload/", server.base_url))
+        .header(
+            "Authorization",
+            format!("Token {}", admin["token"].as_str().unwrap()),
+        )
+        .header("Content-Type", "multipart/form-data")
+        .body("--x\r\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_boundary.status(), StatusCode::BAD_REQUEST);
+    let body: Value = bad_boundary.json().await.expect("a JSON body");
+    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+
+    let log = server.log();
+    assert!(
+        log.iter().any(|line| line.contains("<bot-token>")),
+        "the request was logged"
+    );
+    let leaked: Vec<&String> = log.iter().filter(|line| line.contains(token)).collect();
+    assert!(leaked.is_empty(), "the bot token was logged: {leaked:?}");
+    server.stop().await;
+}
