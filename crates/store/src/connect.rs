@@ -121,6 +121,17 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// The file a `sqlite:` URL names, unless it is an in-memory database.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory =
+        path.is_empty() || path == ":memory:" || query.split('&').any(|pair| pair == "mode=memory");
+    (!in_memory).then(|| std::path::PathBuf::from(path))
+}
+
 fn options(url: &str, max_connections: u32, acquire_timeout: Duration) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -165,6 +176,14 @@ impl Store {
         let backend = Backend::from_url(url)?;
         let (db, writes) = match backend {
             Backend::Sqlite => {
+                if let Some(path) = sqlite_file(url) {
+                    crate::files::create_private_file(&path).map_err(|error| {
+                        StoreError::Unavailable(sea_orm::DbErr::Custom(format!(
+                            "cannot create the database file {}: {error}",
+                            path.display()
+                        )))
+                    })?;
+                }
                 let readers = pool.max_connections.min(SQLITE_MAX_READERS);
                 let db = open(options(url, readers, pool.acquire_timeout)).await?;
                 let writes = open(options(url, 1, pool.acquire_timeout)).await?;

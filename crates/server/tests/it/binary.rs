@@ -190,11 +190,18 @@ async fn a_fresh_start_with_no_configuration_serves_on_sqlite() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("data/secret_key"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
+        let mode = |name: &str| {
+            std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        // Readable by the server's user alone: the key, the database (and its WAL) and the data directory.
+        assert_eq!(mode("data/secret_key"), 0o600);
+        assert_eq!(mode("data/crm.sqlite3"), 0o600);
+        assert_eq!(mode("data/crm.sqlite3-wal"), 0o600);
+        assert_eq!(mode("data"), 0o700);
     }
     let exit = terminate(child).await;
     assert!(exit.success(), "SIGTERM ends the server cleanly: {exit:?}");
