@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod chat;
+pub mod destinations;
 pub mod error;
 pub mod event;
 pub mod ids;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use crm_bus::{InProcessBus, RedisBus, Relay};
+use crm_core::destinations::Destinations;
 use crm_core::event::EventBus;
 use crm_core::inbox::{Courier, CourierSettings, Inbox, InboxSettings};
 use crm_core::outbound::Channels;
@@ -94,7 +95,7 @@ pub fn grammers_gateway(settings: &Settings) -> GatewayFactory {
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let database = settings.database();
     if database.embedded {
-        std::fs::create_dir_all(&settings.data_dir)
+        crm_store::files::create_private_dir(&settings.data_dir)
             .with_context(|| format!("cannot create DATA_DIR {}", settings.data_dir.display()))?;
     }
     let key = secret_key::resolve(
@@ -182,7 +183,8 @@ impl Application {
         ));
         let handlers = Handlers::new(
             Arc::clone(&courier),
-            Forwarder::new(Arc::clone(&accounts)).map_err(anyhow::Error::msg)?,
+            Forwarder::new(Arc::clone(&accounts), forward_destinations(&settings))
+                .map_err(anyhow::Error::msg)?,
             Arc::clone(&queue),
         );
         let runner = Runner::new(
@@ -290,6 +292,10 @@ impl Application {
     }
 }
 
+fn forward_destinations(settings: &Settings) -> Destinations {
+    Destinations::new(settings.forward_allowed_hosts.iter().cloned())
+}
+
 fn web_settings(settings: &Settings) -> WebSettings {
     WebSettings {
         allowed_hosts: settings
@@ -308,6 +314,7 @@ fn web_settings(settings: &Settings) -> WebSettings {
         media_dir: settings.data_dir.join("media"),
         max_upload_bytes: settings.max_upload_size,
         ws_queue: usize::try_from(settings.ws_queue_frames).unwrap_or(crm_web::ws::QUEUE),
+        forward_destinations: forward_destinations(settings),
         ..WebSettings::default()
     }
 }

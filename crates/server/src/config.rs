@@ -79,6 +79,15 @@ pub struct Settings {
     /// Open client connections (WebSockets included) at most; 0 derives it from the open-files limit.
     #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 0)]
     pub http_max_connections: usize,
+    /// Hosts (names or addresses, comma-separated) a bot's `forward_url` may use although they are local or
+    /// private, for a bot backend on this machine or network. Anything else must be a public address.
+    #[arg(
+        long,
+        env = "FORWARD_ALLOWED_HOSTS",
+        default_value = "",
+        value_delimiter = ','
+    )]
+    pub forward_allowed_hosts: Vec<String>,
     /// Address and port to listen on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000")]
     pub listen_addr: SocketAddr,
@@ -173,6 +182,7 @@ impl std::fmt::Debug for Settings {
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("http_header_timeout_secs", &self.http_header_timeout_secs)
             .field("http_max_connections", &self.http_max_connections)
+            .field("forward_allowed_hosts", &self.forward_allowed_hosts)
             .field("listen_addr", &self.listen_addr)
             .field("data_dir", &self.data_dir)
             .field("log_level", &self.log_level)

@@ -33,6 +33,8 @@ pub struct WebSettings {
     pub ws_queue: usize,
     /// How long a removal or a new login waits for the instance connected to the account to let it go.
     pub disconnect_wait: std::time::Duration,
+    /// Where a bot's `forward_url` may point.
+    pub forward_destinations: crm_core::destinations::Destinations,
 }
 
 impl Default for WebSettings {
@@ -46,6 +48,7 @@ impl Default for WebSettings {
             max_upload_bytes: 50 * 1024 * 1024,
             ws_queue: crate::ws::QUEUE,
             disconnect_wait: std::time::Duration::from_secs(30),
+            forward_destinations: crm_core::destinations::Destinations::default(),
         }
     }
 }

@@ -16,7 +16,8 @@ const CRM: &str = env!("CARGO_BIN_EXE_crm");
 
 on_every_backend!(
     parallel_logins_cannot_outrun_the_throttle,
-    usernames_cannot_pose_as_others_and_weak_passwords_are_refused
+    usernames_cannot_pose_as_others_and_weak_passwords_are_refused,
+    a_bot_cannot_be_pointed_at_internal_addresses
 );
 
 async fn parallel_logins_cannot_outrun_the_throttle(database: TestDatabase) {
@@ -132,6 +133,72 @@ async fn usernames_cannot_pose_as_others_and_weak_passwords_are_refused(database
         (padded.status, padded.body["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_credentials"))
     );
+    app.stop().await;
+}
+
+async fn a_bot_cannot_be_pointed_at_internal_addresses(database: TestDatabase) {
+    let app = spawn_app(database).await;
+    let admin = app.admin_token().await;
+    let token = "7009001002:AAHardeningBotTokenForTheTestSuite_abc";
+    app.bot_api.add_bot(token, 7009001002, "hardening_bot");
+    let create = |forward_url: &str| {
+        app.post(
+            "/api/accounts/",
+            Some(&admin),
+            json!({"name": "Hardening", "account_type": "bot", "bot_token": token, "forward_url": forward_url}),
+        )
+    };
+    for internal in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:6379/",
+        "http://localhost:8080/hook",
+        "http://10.0.0.5/hook",
+        "http://[::ffff:127.0.0.2]/hook",
+        "http://redis:6379/",
+    ] {
+        let refused = create(internal).await;
+        assert_eq!(
+            (refused.status, refused.body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("forward_url_not_public")),
+            "{internal}: {:?}",
+            refused.body
+        );
+    }
+    // A host listed in FORWARD_ALLOWED_HOSTS (the test settings list 127.0.0.1) is allowed on purpose.
+    let allowed = create("http://127.0.0.1:9/hook").await;
+    assert_eq!(allowed.status, StatusCode::CREATED, "{:?}", allowed.body);
+    let id = allowed.body["id"].as_i64().unwrap();
+    let changed = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/accounts/{id}/"),
+            Some(&admin),
+            Some(json!({"forward_url": "http://192.168.1.1/"})),
+        )
+        .await;
+    assert_eq!(
+        changed.body["code"], "forward_url_not_public",
+        "{:?}",
+        changed.body
+    );
+
+    // A webhook base URL with a query or a fragment would build a broken webhook URL.
+    for base_url in ["https://crm.example.com/?a=1", "https://crm.example.com/#top"] {
+        let refused = app
+            .post(
+                &format!("/api/accounts/{id}/set_webhook/"),
+                Some(&admin),
+                json!({ "base_url": base_url }),
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{base_url}: {:?}",
+            refused.body
+        );
+    }
+    assert!(app.bot_api.calls_of("setWebhook").is_empty());
     app.stop().await;
 }
 

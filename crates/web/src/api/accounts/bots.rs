@@ -16,7 +16,7 @@ use crm_telegram_bot::webhook::looks_like_bot_token;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::input::{CreateAccount, find, telegram_error, validate_url, view};
+use super::input::{CreateAccount, find, telegram_error, validate_forward_url, validate_url, view};
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path};
@@ -37,7 +37,7 @@ pub async fn create(state: &AppState, body: &CreateAccount) -> ApiResult<Account
         ));
     }
     if let Some(url) = &body.forward_url {
-        validate_url("forward_url", url, false)?;
+        validate_forward_url(&state, url)?;
     }
     let exists = || {
         ApiError::Core(CoreError::Conflict {
@@ -113,6 +113,12 @@ pub async fn set_webhook(
 ) -> ApiResult<Json<AccountView>> {
     let id = AccountId(id);
     let base = validate_url("base_url", &body.base_url, true)?;
+    if base.query().is_some() || base.fragment().is_some() {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "base_url must be the server's address without `?` or `#`, for example https://crm.example.com",
+        ));
+    }
     let (account, secrets) = bot(&state, id).await?;
     let (Some(token), Some(secret)) = (secrets.bot_token, secrets.webhook_secret) else {
         return Err(ApiError::Internal(format!(

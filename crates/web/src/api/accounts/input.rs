@@ -94,6 +94,22 @@ pub fn validate_url(field: &str, value: &str, https_only: bool) -> ApiResult<url
     Ok(url)
 }
 
+/// Checks a bot's `forward_url`: an http(s) URL whose host is public, unless listed in `FORWARD_ALLOWED_HOSTS`.
+pub fn validate_forward_url(state: &crate::state::AppState, value: &str) -> ApiResult<url::Url> {
+    let url = validate_url("forward_url", value, false)?;
+    let host = url.host_str().unwrap_or_default();
+    if !state.settings.forward_destinations.host_permitted(host) {
+        return Err(ApiError::invalid(
+            "forward_url_not_public",
+            format!(
+                "forward_url points to {host}, a local or private address; list the host in FORWARD_ALLOWED_HOSTS \
+                 to forward there on purpose"
+            ),
+        ));
+    }
+    Ok(url)
+}
+
 /// How a Bot API failure during an admin's request answers.
 pub fn telegram_error(error: BotApiError) -> ApiError {
     match error {

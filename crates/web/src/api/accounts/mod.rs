@@ -17,7 +17,7 @@ use crm_store::repo::accounts::{self as account_repo, AccountChange};
 use crm_store::repo::audit::{self, AuditEntry};
 use serde_json::json;
 
-use self::input::{CreateAccount, UpdateAccount, find, validate_name, validate_url, view};
+use self::input::{CreateAccount, UpdateAccount, find, validate_name, view};
 use crate::auth::{Admin, ClientAddr};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Path, Query};
@@ -96,7 +96,7 @@ pub async fn update(
         validate_name(name)?;
     }
     if let Some(Some(url)) = &body.forward_url {
-        validate_url("forward_url", url, false)?;
+        input::validate_forward_url(&state, url)?;
     }
     let current = find(&state, id).await?;
     let personal_fields = [
