@@ -70,6 +70,7 @@ struct World {
     qr_scans: HashMap<i64, String>,
     next_code: u32,
     send_code_faults: Vec<UserError>,
+    qr_login_faults: Vec<UserError>,
     connect_faults: HashMap<i64, Vec<UserError>>,
     revoked: HashSet<i64>,
     /// Connections (by generation) whose socket went silently dead.
@@ -181,6 +182,11 @@ impl FakeTelegram {
     /// The next `send_code` fails with `error`.
     pub fn fail_next_send_code(&self, error: UserError) {
         self.world().send_code_faults.push(error);
+    }
+
+    /// The next QR login fails with `error` before it shows a code (Telegram unreachable, for example).
+    pub fn fail_next_qr_login(&self, error: UserError) {
+        self.world().qr_login_faults.push(error);
     }
 
     /// The next connect of `account_id` fails with `error`.
@@ -478,6 +484,9 @@ impl UserGateway for FakeTelegram {
     ) -> BoxFuture<'_, Result<LoginOutcome, UserError>> {
         let account = account.clone();
         Box::pin(async move {
+            if let Some(error) = self.world().qr_login_faults.pop() {
+                return Err(error);
+            }
             let mut round = 0u32;
             loop {
                 round += 1;

@@ -302,6 +302,11 @@ async fn login_errors_are_clear_and_change_nothing_else(database: TestDatabase) 
     assert_eq!(flooded.body["code"], "flood_wait");
     assert_eq!(flooded.body["retry_after"], 420);
     assert_eq!(flooded.headers["retry-after"], "420");
+    let listed = app.get("/api/accounts/", Some(&admin)).await.body;
+    assert_eq!(
+        listed["count"], 0,
+        "a first login that failed leaves no account behind to block a new try"
+    );
 
     let started = app.post("/api/accounts/authenticate/", Some(&admin), body).await;
     assert_eq!(started.body["status"], "otp_required", "{}", started.body);
@@ -364,6 +369,19 @@ async fn qr_login_with_cloud_password(database: TestDatabase) {
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert_eq!(created.body["status"], "inactive");
     let id = created.body["id"].as_i64().unwrap();
+
+    // Telegram out of reach: the same clear 503 as a phone login, not a 500.
+    app.telegram
+        .fail_next_qr_login(UserError::Network("connection refused".into()));
+    let unreachable = app
+        .post(&format!("/api/accounts/{id}/qr_login/"), Some(&admin), json!({}))
+        .await;
+    assert_eq!(
+        (unreachable.status, unreachable.body["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("network")),
+        "{}",
+        unreachable.body
+    );
 
     let (mut socket, _) =
         tokio_tungstenite::connect_async(format!("ws://{}/ws/messages/?token={admin}", app.address))

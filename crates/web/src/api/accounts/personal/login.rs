@@ -60,8 +60,11 @@ pub async fn authenticate(
     let api_id = validate_credentials(body.api_id, &body.api_hash)?;
     let name = body.name.clone().unwrap_or_else(|| format!("Account {phone}"));
     validate_name(&name)?;
-    if let Some(existing) = personal::find_by_phone(&state.store, &phone).await?
-        && is_logged_in(&existing)
+    let existing = personal::find_by_phone(&state.store, &phone)
+        .await?
+        .filter(|existing| existing.removed_at.is_none());
+    if let Some(existing) = &existing
+        && is_logged_in(existing)
     {
         return Ok(Json(LoginStep::plain(
             view(&state, existing.id).await?,
@@ -86,6 +89,11 @@ pub async fn authenticate(
     let handle = handle_of(&state, &account).await?;
     let sent = match state.user_gateway.send_code(&handle).await {
         Ok(sent) => sent,
+        // An account this call created is not left behind in `error`: the admin simply tries again.
+        Err(error) if existing.is_none() => {
+            personal::purge(&state.store, account.id).await?;
+            return Err(ApiError::Telegram(error));
+        }
         Err(error) => return Err(login_failed(&state, account.id, error).await),
     };
     personal::begin_phone_login(&state.store, account.id, &sent.phone_code_hash, &sent.code_type).await?;

@@ -34,7 +34,7 @@ const FIRST_QR_TOKEN: Duration = Duration::from_secs(15);
 pub struct QrShown {
     /// The account being logged in.
     pub account_id: i64,
-    /// `qr_required`, or `already_authenticated`.
+    /// `qr_required`; `already_authenticated`, or `password_required` when the login ended before showing a code.
     pub status: &'static str,
     /// The code as an SVG image.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -84,6 +84,33 @@ impl QrProgress for QrPublisher {
                 tracing::warn!(%error, "a fresh QR code could not be announced");
             }
         });
+    }
+}
+
+/// The first code of a QR login, or `None` when the login ended well before showing one; when it failed first,
+/// its error (a login task that ends drops the code's channel before it reports, so the report is awaited).
+async fn first_token(
+    shown: &mut watch::Receiver<Option<QrToken>>,
+    outcome: &mut watch::Receiver<Option<Result<(), UserError>>>,
+) -> ApiResult<Option<QrToken>> {
+    let ended = || ApiError::Internal("the QR login task ended without an outcome".into());
+    loop {
+        if let Some(token) = shown.borrow_and_update().clone() {
+            return Ok(Some(token));
+        }
+        if let Some(result) = outcome.borrow_and_update().clone() {
+            return result.map(|()| None).map_err(ApiError::Telegram);
+        }
+        tokio::select! {
+            changed = shown.changed() => if changed.is_err() {
+                let reported = outcome.wait_for(Option::is_some).await.map_err(|_| ended())?.clone();
+                return match reported {
+                    Some(result) => result.map(|()| None).map_err(ApiError::Telegram),
+                    None => Err(ended()),
+                };
+            },
+            changed = outcome.changed() => changed.map_err(|_| ended())?,
+        }
     }
 }
 
@@ -137,22 +164,30 @@ pub async fn qr_login(
     });
     state.accounts_runtime.replace(id, task);
     audit_login(&state, &admin, &address, id, "account.qr_login_started").await?;
-    let first = tokio::time::timeout(FIRST_QR_TOKEN, async {
-        loop {
-            if let Some(token) = shown.borrow_and_update().clone() {
-                return Ok(token);
-            }
-            if let Some(Err(error)) = outcome.borrow_and_update().clone() {
-                return Err(ApiError::Telegram(error));
-            }
-            tokio::select! {
-                changed = shown.changed() => if changed.is_err() { return Err(ApiError::Internal("QR login ended without a token".into())) },
-                _ = outcome.changed() => {}
-            }
-        }
-    })
-    .await
-    .map_err(|_| ApiError::Telegram(UserError::Network("Telegram did not issue a QR login token in time".into())))??;
+    let first = tokio::time::timeout(FIRST_QR_TOKEN, first_token(&mut shown, &mut outcome))
+        .await
+        .map_err(|_| {
+            ApiError::Telegram(UserError::Network(
+                "Telegram did not issue a QR login token in time".into(),
+            ))
+        })??;
+    let Some(first) = first else {
+        let view = account_repo::view(&state.store, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("Account"))?;
+        let status = if view.status == AccountStatus::PasswordRequired {
+            "password_required"
+        } else {
+            "already_authenticated"
+        };
+        return Ok(Json(QrShown {
+            account_id: id.0,
+            status,
+            qr_svg: None,
+            login_url: None,
+            expires_at: None,
+        }));
+    };
     Ok(Json(QrShown {
         account_id: id.0,
         status: "qr_required",
