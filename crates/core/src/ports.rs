@@ -202,6 +202,8 @@ pub trait MediaStore: Send + Sync {
     fn read<'a>(&'a self, storage_path: &'a str) -> BoxFuture<'a, CoreResult<Vec<u8>>>;
     /// Stores `bytes` under a new name with `extension`; returns its storage path.
     fn write<'a>(&'a self, bytes: &'a [u8], extension: &'a str) -> BoxFuture<'a, CoreResult<String>>;
+    /// Removes the file at `storage_path` (one already gone counts as removed).
+    fn remove<'a>(&'a self, storage_path: &'a str) -> BoxFuture<'a, CoreResult<()>>;
 }
 
 /// Where the use cases get the time from.
@@ -292,6 +294,9 @@ pub trait JobQueue: Send + Sync + 'static {
         revoked_tokens_older_than: chrono::Duration,
         events_older_than: chrono::Duration,
     ) -> BoxFuture<'_, CoreResult<(u64, u64)>>;
+    /// Forgets operators' uploads never sent and older than `older_than`; returns their storage paths, for the
+    /// files to be removed.
+    fn take_unsent_uploads(&self, older_than: chrono::Duration) -> BoxFuture<'_, CoreResult<Vec<String>>>;
 }
 
 /// The secrets of a bot account, opened.

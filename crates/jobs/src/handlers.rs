@@ -1,5 +1,5 @@
 //! What each kind of job does: sends, downloads and read marks go to the core's [`Courier`], forwards to the
-//! [`Forwarder`], the daily housekeeping to the job queue's clean-up. The typed payload chooses; a job of a kind
+//! [`Forwarder`], the daily housekeeping to the job queue's clean-up and the removal of uploads never sent. The typed payload chooses; a job of a kind
 //! this version does not know never reaches here (the queue dead-letters what it cannot read).
 
 use std::sync::Arc;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use crm_core::inbox::{Courier, Delivered, Downloaded};
 use crm_core::jobs::{ClaimedJob, JobPayload};
-use crm_core::ports::JobQueue;
+use crm_core::ports::{JobQueue, MediaStore};
 
 use crate::forward::Forwarder;
 use crate::runner::{BoxFuture, JobHandler, JobOutcome};
@@ -22,16 +22,47 @@ pub struct Handlers {
     courier: Arc<Courier>,
     forwarder: Forwarder,
     queue: Arc<dyn JobQueue>,
+    housekeeping: Housekeeping,
+}
+
+/// What the daily housekeeping removes, and where files live.
+pub struct Housekeeping {
+    /// The media files.
+    pub media: Arc<dyn MediaStore>,
+    /// How long an operator's upload that was never sent is kept.
+    pub unsent_upload_retention: std::time::Duration,
 }
 
 impl Handlers {
-    /// Handlers over `courier` (channel calls), `forwarder` (bot backends) and `queue` (housekeeping).
-    pub fn new(courier: Arc<Courier>, forwarder: Forwarder, queue: Arc<dyn JobQueue>) -> Arc<Self> {
+    /// Handlers over `courier` (channel calls), `forwarder` (bot backends), `queue` and `housekeeping`.
+    pub fn new(
+        courier: Arc<Courier>,
+        forwarder: Forwarder,
+        queue: Arc<dyn JobQueue>,
+        housekeeping: Housekeeping,
+    ) -> Arc<Self> {
         Arc::new(Self {
             courier,
             forwarder,
             queue,
+            housekeeping,
         })
+    }
+
+    /// Removes the uploads never sent that outlived their retention, records first, then files.
+    async fn remove_unsent_uploads(&self) -> crm_core::CoreResult<usize> {
+        let paths = self
+            .queue
+            .take_unsent_uploads(
+                Duration::from_std(self.housekeeping.unsent_upload_retention).unwrap_or(Duration::days(1)),
+            )
+            .await?;
+        for path in &paths {
+            if let Err(error) = self.housekeeping.media.remove(path).await {
+                tracing::warn!(%error, "an unsent upload's file could not be removed");
+            }
+        }
+        Ok(paths.len())
     }
 
     async fn dispatch(&self, job: &ClaimedJob) -> JobOutcome {
@@ -64,14 +95,18 @@ impl Handlers {
                     .clean_up(REVOKED_TOKEN_RETENTION, EVENT_RETENTION)
                     .await
                 {
-                    Ok((tokens, events)) => {
-                        tracing::info!(
-                            tokens,
-                            events,
-                            "housekeeping: old revoked tokens and events deleted"
-                        );
-                        JobOutcome::Done
-                    }
+                    Ok((tokens, events)) => match self.remove_unsent_uploads().await {
+                        Ok(uploads) => {
+                            tracing::info!(
+                                tokens,
+                                events,
+                                uploads,
+                                "housekeeping: old revoked tokens, events and unsent uploads deleted"
+                            );
+                            JobOutcome::Done
+                        }
+                        Err(error) => JobOutcome::Retry(error.to_string()),
+                    },
                     Err(error) => JobOutcome::Retry(error.to_string()),
                 }
             }

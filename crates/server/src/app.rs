@@ -13,11 +13,11 @@ use crm_core::event::EventBus;
 use crm_core::inbox::{Courier, CourierSettings, Inbox, InboxSettings};
 use crm_core::outbound::Channels;
 use crm_core::personal::{HistoryLimits, SessionVault, UserGateway};
-use crm_core::ports::{Accounts, Clock, Database, EventLog, JobQueue, Leases, SystemClock};
+use crm_core::ports::{Accounts, Clock, Database, EventLog, JobQueue, Leases, MediaStore, SystemClock};
 use crm_core::secrets::SecretBox;
 use crm_jobs::connected::ConnectedAccounts;
 use crm_jobs::forward::Forwarder;
-use crm_jobs::handlers::Handlers;
+use crm_jobs::handlers::{Handlers, Housekeeping};
 use crm_jobs::personal_channel::PersonalChannel;
 use crm_jobs::polling::BotPolling;
 use crm_jobs::supervisor::{AccountSupervisor, SupervisorParts, SupervisorSettings};
@@ -171,11 +171,12 @@ impl Application {
             Arc::new(BotChannel::new(bot_api.clone(), Arc::clone(&accounts))),
             Arc::new(PersonalChannel::new(connected.clone())),
         );
+        let media: Arc<dyn MediaStore> = Arc::new(MediaDir::new(media_dir));
         let courier = Arc::new(Courier::new(
             database,
             clock,
             channels,
-            Arc::new(MediaDir::new(media_dir)),
+            Arc::clone(&media),
             CourierSettings {
                 inbox: inbox_settings,
                 ..CourierSettings::default()
@@ -186,6 +187,12 @@ impl Application {
             Forwarder::new(Arc::clone(&accounts), forward_destinations(&settings))
                 .map_err(anyhow::Error::msg)?,
             Arc::clone(&queue),
+            Housekeeping {
+                media,
+                unsent_upload_retention: Duration::from_secs(
+                    u64::from(settings.upload_retention_hours) * 3600,
+                ),
+            },
         );
         let runner = Runner::new(
             queue,
@@ -313,6 +320,7 @@ fn web_settings(settings: &Settings) -> WebSettings {
         trust_forwarded_for: settings.trust_forwarded_for,
         media_dir: settings.data_dir.join("media"),
         max_upload_bytes: settings.max_upload_size,
+        upload_quota_bytes: settings.upload_quota_bytes,
         ws_queue: usize::try_from(settings.ws_queue_frames).unwrap_or(crm_web::ws::QUEUE),
         forward_destinations: forward_destinations(settings),
         ..WebSettings::default()

@@ -109,6 +109,13 @@ pub struct Settings {
     /// Largest file operators may upload, in bytes (the Bot API's upload limit is 50 MB).
     #[arg(long, env = "MAX_UPLOAD_SIZE", default_value_t = 50 * 1024 * 1024)]
     pub max_upload_size: usize,
+    /// Bytes of uploads one user may hold that were not sent yet (uploads are sent within seconds of being made;
+    /// this bounds what an account can pile up on the disk).
+    #[arg(long, env = "UPLOAD_QUOTA_BYTES", default_value_t = 512 * 1024 * 1024)]
+    pub upload_quota_bytes: u64,
+    /// Hours an upload that was never sent is kept before the daily housekeeping removes it.
+    #[arg(long, env = "UPLOAD_RETENTION_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=8760))]
+    pub upload_retention_hours: u32,
     /// Attempts before a message that keeps failing to send (5xx, timeouts, flood waits) is marked failed.
     #[arg(long, env = "SEND_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=100))]
     pub send_max_attempts: i32,
@@ -190,6 +197,8 @@ impl std::fmt::Debug for Settings {
             .field("log_format", &self.log_format)
             .field("crm_admin_password", &redacted(&self.crm_admin_password))
             .field("max_upload_size", &self.max_upload_size)
+            .field("upload_quota_bytes", &self.upload_quota_bytes)
+            .field("upload_retention_hours", &self.upload_retention_hours)
             .field("send_max_attempts", &self.send_max_attempts)
             .field("ws_queue_frames", &self.ws_queue_frames)
             .field("telegram_bot_api_url", &self.telegram_bot_api_url)

@@ -100,6 +100,10 @@ impl JobQueue for Store {
             Ok((tokens, events))
         })
     }
+
+    fn take_unsent_uploads(&self, older_than: chrono::Duration) -> BoxFuture<'_, CoreResult<Vec<String>>> {
+        Box::pin(async move { core(crate::repo::media::take_unsent_uploads(self, older_than).await) })
+    }
 }
 
 impl Accounts for Store {

@@ -29,6 +29,14 @@ pub enum ApiError {
     /// Telegram refused or could not be reached during an account operation.
     #[error(transparent)]
     Telegram(#[from] crm_core::personal::UserError),
+    /// The request is larger than allowed (413), with a machine code such as `file_too_large`.
+    #[error("{message}")]
+    TooLarge {
+        /// Machine-readable reason.
+        code: &'static str,
+        /// Human message.
+        message: String,
+    },
     /// Something broke inside; the message is logged, the client sees a generic one.
     #[error("internal error: {0}")]
     Internal(String),
@@ -183,6 +191,14 @@ impl IntoResponse for ApiError {
                     },
                 )
             }
+            ApiError::TooLarge { code, message } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorBody {
+                    error: message,
+                    code: code.to_owned(),
+                    retry_after: None,
+                },
+            ),
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "request failed");
                 let body = ErrorBody {

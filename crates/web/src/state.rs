@@ -29,6 +29,8 @@ pub struct WebSettings {
     pub media_dir: std::path::PathBuf,
     /// Largest upload accepted, in bytes.
     pub max_upload_bytes: usize,
+    /// Bytes of unsent uploads one user may hold.
+    pub upload_quota_bytes: u64,
     /// Frames a WebSocket connection may have waiting before it is closed as too slow.
     pub ws_queue: usize,
     /// How long a removal or a new login waits for the instance connected to the account to let it go.
@@ -46,6 +48,7 @@ impl Default for WebSettings {
             max_json_body: 1024 * 1024,
             media_dir: std::path::PathBuf::from("data/media"),
             max_upload_bytes: 50 * 1024 * 1024,
+            upload_quota_bytes: 512 * 1024 * 1024,
             ws_queue: crate::ws::QUEUE,
             disconnect_wait: std::time::Duration::from_secs(30),
             forward_destinations: crm_core::destinations::Destinations::default(),

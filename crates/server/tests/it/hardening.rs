@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crm_testkit::app::spawn_app_with;
 use crm_testkit::process::CrmProcess;
-use crm_testkit::{TestDatabase, on_every_backend, spawn_app};
+use crm_testkit::{TestApp, TestDatabase, on_every_backend, spawn_app};
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -17,7 +18,8 @@ const CRM: &str = env!("CARGO_BIN_EXE_crm");
 on_every_backend!(
     parallel_logins_cannot_outrun_the_throttle,
     usernames_cannot_pose_as_others_and_weak_passwords_are_refused,
-    a_bot_cannot_be_pointed_at_internal_addresses
+    a_bot_cannot_be_pointed_at_internal_addresses,
+    hostile_uploads_are_refused_and_leave_nothing_behind
 );
 
 async fn parallel_logins_cannot_outrun_the_throttle(database: TestDatabase) {
@@ -199,6 +201,140 @@ async fn a_bot_cannot_be_pointed_at_internal_addresses(database: TestDatabase) {
         );
     }
     assert!(app.bot_api.calls_of("setWebhook").is_empty());
+    app.stop().await;
+}
+
+/// A multipart body with one `file` field; `complete: false` leaves out the closing boundary, as a client that
+/// lost its connection would.
+fn multipart_body(name: &str, bytes: &[u8], complete: bool) -> (String, Vec<u8>) {
+    let boundary = "hardening-boundary-7f3a";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+         Content-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    if complete {
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    }
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn upload_raw(
+    app: &TestApp,
+    token: &str,
+    name: &str,
+    bytes: &[u8],
+    complete: bool,
+) -> (StatusCode, Value) {
+    let (content_type, body) = multipart_body(name, bytes, complete);
+    let response = reqwest::Client::new()
+        .post(app.url("/api/upload/"))
+        .header("Authorization", format!("Token {token}"))
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap_or(Value::Null))
+}
+
+/// Files in the media directory, part files included.
+fn files_under(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() { files_under(&path) } else { 1 }
+        })
+        .sum()
+}
+
+async fn hostile_uploads_are_refused_and_leave_nothing_behind(database: TestDatabase) {
+    let media_dir = database.dir.path().join("data").join("media");
+    let app = spawn_app_with(database, |settings| {
+        settings.max_upload_size = 256 * 1024;
+        settings.upload_quota_bytes = 300 * 1024;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (_, olga) = app.create_operator(&admin, "olga").await;
+    let png: Vec<u8> = [
+        &[
+            0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R',
+        ][..],
+        &vec![0_u8; 200 * 1024],
+    ]
+    .concat();
+
+    // A right-to-left override cannot disguise the name; the type comes from the bytes.
+    let (status, first) = upload_raw(&app, &olga, "invoice\u{202E}gnp.exe", &png, true).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first["file_name"], "invoicegnp.exe");
+    assert_eq!(first["content_type"], "image/png");
+    let stored = files_under(&media_dir);
+    assert_eq!(stored, 1);
+
+    for (name, bytes, complete, expected, code) in [
+        (
+            "second.png",
+            png.clone(),
+            true,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "upload_quota_exceeded",
+        ),
+        (
+            "cut.png",
+            png[..1000].to_vec(),
+            false,
+            StatusCode::BAD_REQUEST,
+            "upload_incomplete",
+        ),
+        (
+            "empty.png",
+            Vec::new(),
+            true,
+            StatusCode::BAD_REQUEST,
+            "empty_file",
+        ),
+        (
+            "script.png",
+            b"<html><script>alert(1)</script>".to_vec(),
+            true,
+            StatusCode::BAD_REQUEST,
+            "file_type_not_allowed",
+        ),
+        (
+            "../../etc/passwd",
+            b"MZ\x90\x00\x03".to_vec(),
+            true,
+            StatusCode::BAD_REQUEST,
+            "file_type_not_allowed",
+        ),
+    ] {
+        let (status, body) = upload_raw(&app, &olga, name, &bytes, complete).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (expected, Some(code)),
+            "{name}: {body}"
+        );
+    }
+    let (_, pavel) = app.create_operator(&admin, "pavel").await;
+    let oversized = [png.as_slice(), &vec![1_u8; 100 * 1024]].concat();
+    let (status, body) = upload_raw(&app, &pavel, "big.png", &oversized, true).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("file_too_large")),
+        "{body}"
+    );
+    assert_eq!(
+        files_under(&media_dir),
+        stored,
+        "refused uploads leave no file, not even a part file"
+    );
     app.stop().await;
 }
 

@@ -4,7 +4,7 @@
 use chrono::Utc;
 use crm_core::ids::{MediaFileId, UserId};
 use crm_core::media::{MediaFile, MediaOrigin, MediaStatus};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
 use crate::entity::media_files;
 use crate::{Db, Store, StoreResult};
@@ -61,6 +61,60 @@ pub async fn create_upload(store: &Store, upload: NewUpload) -> StoreResult<Medi
         .insert(store.writes())
         .await?,
     ))
+}
+
+/// Bytes of `user_id`'s uploads not sent yet (what the per-user upload quota counts).
+pub async fn unsent_upload_bytes(store: &Store, user_id: UserId) -> StoreResult<i64> {
+    let sizes: Vec<Option<i64>> = media_files::Entity::find()
+        .select_only()
+        .column(media_files::Column::FileSize)
+        .filter(media_files::Column::Origin.eq(Db(MediaOrigin::Upload)))
+        .filter(media_files::Column::MessageId.is_null())
+        .filter(media_files::Column::UploadedByUserId.eq(user_id.0))
+        .into_tuple()
+        .all(store.db())
+        .await?;
+    Ok(sizes.into_iter().flatten().sum())
+}
+
+/// Deletes the records of uploads never sent and created before `older_than` ago; returns their storage paths.
+pub async fn take_unsent_uploads(store: &Store, older_than: chrono::Duration) -> StoreResult<Vec<String>> {
+    let cutoff = Utc::now() - older_than;
+    let stale: Vec<(i64, Option<String>)> = media_files::Entity::find()
+        .select_only()
+        .column(media_files::Column::Id)
+        .column(media_files::Column::StoragePath)
+        .filter(media_files::Column::Origin.eq(Db(MediaOrigin::Upload)))
+        .filter(media_files::Column::MessageId.is_null())
+        .filter(media_files::Column::CreatedAt.lt(cutoff))
+        .limit(1_000)
+        .into_tuple()
+        .all(store.db())
+        .await?;
+    if stale.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Only rows still unsent, locked until the commit, are deleted: one sent meanwhile keeps its file.
+    let ids: Vec<i64> = stale.iter().map(|(id, _)| *id).collect();
+    let txn = store.begin_write().await?;
+    let still_unsent: Vec<(i64, Option<String>)> = media_files::Entity::find()
+        .select_only()
+        .column(media_files::Column::Id)
+        .column(media_files::Column::StoragePath)
+        .filter(media_files::Column::Id.is_in(ids))
+        .filter(media_files::Column::MessageId.is_null())
+        .lock_exclusive()
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    let gone: Vec<i64> = still_unsent.iter().map(|(id, _)| *id).collect();
+    media_files::Entity::delete_many()
+        .filter(media_files::Column::Id.is_in(gone))
+        .filter(media_files::Column::MessageId.is_null())
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(still_unsent.into_iter().filter_map(|(_, path)| path).collect())
 }
 
 /// An upload by `user_id` (or anyone's, for `None`) not attached to a message yet, found by id or (the

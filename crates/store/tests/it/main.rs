@@ -11,4 +11,5 @@ mod outbox;
 mod schema;
 mod secrets;
 mod support;
+mod uploads;
 mod writer;

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use crm_core::CoreError;
 use crm_core::ids::{MediaFileId, MessageId};
 use crm_core::media::{
-    Category, MediaFile, MediaStatus, display_file_name, inline_viewable, sha256_hex, sniff, upload_allowed,
+    Category, MediaFile, MediaStatus, display_file_name, inline_viewable, sniff, upload_allowed,
 };
 use crm_store::files;
 use crm_store::repo::media::{self as media_repo, NewUpload, StoredFile};
@@ -180,50 +180,102 @@ pub struct UploadOut {
     pub content_type: String,
 }
 
+fn too_large(status_limit: usize) -> ApiError {
+    ApiError::TooLarge {
+        code: "file_too_large",
+        message: format!(
+            "File too large. Maximum size is {} MB",
+            status_limit / (1024 * 1024)
+        ),
+    }
+}
+
+fn quota_exceeded(quota: u64) -> ApiError {
+    ApiError::TooLarge {
+        code: "upload_quota_exceeded",
+        message: format!(
+            "Your uploads not sent yet take more than {} MB; send or wait for them to expire before uploading more.",
+            quota / (1024 * 1024)
+        ),
+    }
+}
+
+/// Why reading a multipart body failed: over the size limit, or cut off / malformed.
+fn multipart_error(error: &axum::extract::multipart::MultipartError, limit: usize) -> ApiError {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        too_large(limit)
+    } else {
+        ApiError::invalid(
+            "upload_incomplete",
+            format!(
+                "The upload could not be read to its end ({}); send it again.",
+                error.body_text()
+            ),
+        )
+    }
+}
+
 /// Accepts a file (multipart field `file`) whose bytes are an image, video, audio, PDF or office document,
-/// archive or plain text; the declared type and the extension are not trusted.
+/// archive or plain text; the declared type and the extension are not trusted. The file is written to disk as it
+/// arrives (memory holds a chunk, not the file), counted against the uploader's quota of unsent uploads
+/// (`UPLOAD_QUOTA_BYTES`), and removed after `UPLOAD_RETENTION_HOURS` if it is never sent.
 #[utoipa::path(post, path = "/api/upload/", tag = "media", security(("token" = [])),
     request_body(content_type = "multipart/form-data", description = "field `file`"),
-    responses((status = 201, body = UploadOut), (status = 400, body = crate::error::ErrorBody),
-        (status = 413, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = UploadOut),
+        (status = 400, description = "No file, an empty, cut-off or disallowed file", body = crate::error::ErrorBody),
+        (status = 413, description = "Too large, or over the quota", body = crate::error::ErrorBody)))]
 pub async fn upload(
     State(state): State<AppState>,
     caller: CurrentUser,
     mut multipart: Multipart,
 ) -> ApiResult<(StatusCode, Json<UploadOut>)> {
     let limit = state.settings.max_upload_bytes;
-    let too_large = || {
-        ApiError::invalid(
-            "file_too_large",
-            format!("File too large. Maximum size is {} MB", limit / (1024 * 1024)),
-        )
-    };
+    let quota = state.settings.upload_quota_bytes;
+    let held =
+        u64::try_from(media_repo::unsent_upload_bytes(&state.store, caller.user.id).await?).unwrap_or(0);
+    if held >= quota {
+        return Err(quota_exceeded(quota));
+    }
     let mut found = None;
     while let Some(mut field) = multipart
         .next_field()
         .await
-        .map_err(|e| ApiError::invalid("invalid_body", e.body_text()))?
+        .map_err(|error| multipart_error(&error, limit))?
     {
         if field.name() != Some("file") {
             continue;
         }
         let name = field.file_name().map(str::to_owned).unwrap_or_default();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = field.chunk().await.map_err(|_| too_large())? {
-            if bytes.len() + chunk.len() > limit {
-                return Err(too_large());
+        let mut incoming = files::IncomingFile::create(&state.settings.media_dir)
+            .await
+            .map_err(|error| ApiError::Internal(format!("cannot receive an upload: {error}")))?;
+        while let Some(chunk) = field
+            .chunk()
+            .await
+            .map_err(|error| multipart_error(&error, limit))?
+        {
+            if incoming.size() + chunk.len() as u64 > limit as u64 {
+                return Err(too_large(limit));
             }
-            bytes.extend_from_slice(&chunk);
+            if held + incoming.size() + chunk.len() as u64 > quota {
+                return Err(quota_exceeded(quota));
+            }
+            incoming.write(&chunk).await.map_err(|error| {
+                ApiError::Core(CoreError::unavailable_from(
+                    "The file could not be stored; try again later.",
+                    error,
+                ))
+            })?;
         }
-        found = Some((name, bytes));
+        found = Some((name, incoming));
         break;
     }
-    let (name, bytes) =
+    let (name, incoming) =
         found.ok_or_else(|| ApiError::invalid("no_file", "No file provided (multipart field `file`)."))?;
-    if bytes.is_empty() {
+    if incoming.size() == 0 {
         return Err(ApiError::invalid("empty_file", "The file is empty."));
     }
-    let sniffed = sniff(&bytes);
+    let sniffed = sniff(incoming.head());
     if !upload_allowed(sniffed.category) {
         return Err(ApiError::invalid(
             "file_type_not_allowed",
@@ -233,16 +285,19 @@ pub async fn upload(
             ),
         ));
     }
-    let storage_path = files::store_file(&state.settings.media_dir, &bytes, &sniffed.extension)
-        .await
-        .map_err(|error| ApiError::Internal(format!("cannot store an upload: {error}")))?;
+    let size = i64::try_from(incoming.size()).unwrap_or(i64::MAX);
+    let (storage_path, sha256) = incoming.keep(&sniffed.extension).await.map_err(|error| {
+        ApiError::Core(CoreError::unavailable_from(
+            "The file could not be stored; try again later.",
+            error,
+        ))
+    })?;
     let file_name = display_file_name(&name, &format!("file.{}", sniffed.extension));
-    let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
     let file = StoredFile {
         storage_path: storage_path.clone(),
         content_type: sniffed.content_type.clone(),
         file_size: size,
-        sha256: sha256_hex(&bytes),
+        sha256,
     };
     let row = media_repo::create_upload(
         &state.store,
@@ -252,7 +307,15 @@ pub async fn upload(
             file_name: file_name.clone(),
         },
     )
-    .await?;
+    .await;
+    let row = match row {
+        Ok(row) => row,
+        Err(error) => {
+            // Nothing records the file: it goes.
+            let _ = files::remove_file(&state.settings.media_dir, &storage_path).await;
+            return Err(error.into());
+        }
+    };
     Ok((
         StatusCode::CREATED,
         Json(UploadOut {

@@ -37,7 +37,7 @@ pub async fn create(state: &AppState, body: &CreateAccount) -> ApiResult<Account
         ));
     }
     if let Some(url) = &body.forward_url {
-        validate_forward_url(&state, url)?;
+        validate_forward_url(state, url)?;
     }
     let exists = || {
         ApiError::Core(CoreError::Conflict {
