@@ -122,7 +122,9 @@ fn media(object: &Value) -> Option<MediaRef> {
 fn largest_photo(sizes: &Value) -> Option<&Value> {
     let sizes = sizes.as_array()?;
     sizes.iter().filter(|s| s.is_object()).max_by_key(|size| {
-        let pixels = int(size, "width").unwrap_or(0) * int(size, "height").unwrap_or(0);
+        let pixels = int(size, "width")
+            .unwrap_or(0)
+            .saturating_mul(int(size, "height").unwrap_or(0));
         (int(size, "file_size").unwrap_or(0), pixels)
     })
 }
@@ -283,6 +285,18 @@ mod tests {
     fn base() -> Value {
         json!({ "message_id": 5, "date": 1_700_000_000, "chat": { "id": 42, "type": "private", "first_name": "Ann" },
                 "from": { "id": 42, "is_bot": false, "first_name": "Ann", "last_name": "Lee", "username": "ann" } })
+    }
+
+    #[test]
+    fn photo_sizes_too_large_to_multiply_still_pick_one() {
+        // Found by the fuzzer (tests/fuzz_updates.rs): width × height overflowed.
+        let mut body = base();
+        body["photo"] = json!([
+            {"file_id": "small", "width": 90, "height": 90},
+            {"file_id": "huge", "width": i64::MAX, "height": i64::MAX}
+        ]);
+        let mapped = message(body);
+        assert_eq!(mapped.media.map(|m| m.file_id).as_deref(), Some("huge"));
     }
 
     fn with(extra: Value) -> Value {

@@ -422,7 +422,7 @@ impl Session {
         let newest = store.last_seq().await.map(|seq| seq.0).unwrap_or(0);
         // Every event after `since` must still be in the log; an empty log after numbers were given keeps none.
         let gap_too_old = match oldest {
-            Some(oldest) => since + 1 < oldest.0,
+            Some(oldest) => since.saturating_add(1) < oldest.0,
             None => since < newest,
         };
         if gap_too_old || since > newest {

@@ -6,6 +6,8 @@
 mod content;
 #[cfg(test)]
 pub(crate) mod fixtures;
+#[cfg(test)]
+mod fuzz;
 mod peers;
 mod reactions;
 
