@@ -232,12 +232,19 @@ impl Transaction for FetchOnDemand {
         Box::pin(async move {
             let not_found = || CoreError::not_found("File");
             let file = tx.media_file(self.file).await?.ok_or_else(not_found)?;
-            let message_id = file.message_id.ok_or_else(|| {
-                CoreError::invalid_as(
-                    "not_fetchable",
-                    "Only files received by personal accounts can be fetched on demand.",
-                )
-            })?;
+            let Some(message_id) = file.message_id else {
+                // An upload not sent yet: only its uploader (or an admin) may learn that it exists.
+                let own = self.user.role == crate::user::Role::Admin
+                    || file.uploaded_by_user_id == Some(self.user.id);
+                return Err(if own {
+                    CoreError::invalid_as(
+                        "not_fetchable",
+                        "Only files received by personal accounts can be fetched on demand.",
+                    )
+                } else {
+                    not_found()
+                });
+            };
             let chat_id = tx.message(message_id).await?.ok_or_else(not_found)?.chat_id;
             let chat = visible_chat(tx, &self.user, chat_id)
                 .await
