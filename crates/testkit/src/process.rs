@@ -105,6 +105,11 @@ impl CrmProcess {
         }
     }
 
+    /// Kills it with SIGKILL (no chance to finish anything) and waits until it is gone.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+
     /// Stops it with SIGTERM and waits.
     pub async fn stop(mut self) {
         if let Some(pid) = self.child.id() {
