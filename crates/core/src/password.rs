@@ -1,7 +1,9 @@
 //! Password hashing with argon2id (PHC strings), and verification that takes as long for unknown users.
 
+use std::cell::RefCell;
+
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{self, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::rngs::OsRng;
 
 use crate::{CoreError, CoreResult};
@@ -29,10 +31,51 @@ pub fn verify_password(password: &str, stored_hash: Option<&str>) -> bool {
     let Ok(parsed) = PasswordHash::new(hash_text) else {
         return false;
     };
-    let ok = Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok();
+    let ok = if parsed.algorithm.as_str().starts_with("argon2") {
+        verify_argon2_in_reused_memory(password, &parsed)
+    } else {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    };
     ok && stored_hash.is_some()
+}
+
+thread_local! {
+    /// Argon2's working memory (about 19 MiB), kept per thread and reused. Allocating and freeing it on every
+    /// check left the allocator holding hundreds of MiB after a burst of logins, never returned.
+    static ARGON2_MEMORY: RefCell<Vec<argon2::Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Checks `password` against an argon2 PHC hash, computing into this thread's reused memory; the comparison
+/// is constant-time.
+fn verify_argon2_in_reused_memory(password: &str, hash: &PasswordHash<'_>) -> bool {
+    let (Some(expected), Some(salt)) = (hash.hash, hash.salt) else {
+        return false;
+    };
+    let Ok(algorithm) = argon2::Algorithm::try_from(hash.algorithm) else {
+        return false;
+    };
+    let version = match hash.version.map(argon2::Version::try_from) {
+        None => argon2::Version::default(),
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = argon2::Params::try_from(hash) else {
+        return false;
+    };
+    let mut salt_buffer = [0_u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buffer) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut computed = vec![0_u8; expected.len()];
+    let hashed = ARGON2_MEMORY.with_borrow_mut(|memory| {
+        memory.resize(blocks, argon2::Block::new());
+        argon2.hash_password_into_with_memory(password.as_bytes(), salt, &mut computed, &mut memory[..blocks])
+    });
+    hashed.is_ok() && password_hash::Output::new(&computed).is_ok_and(|output| output == expected)
 }
 
 fn dummy_hash() -> String {
