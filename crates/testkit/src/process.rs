@@ -46,6 +46,16 @@ impl CrmProcess {
         Self::spawn(command, env).await
     }
 
+    /// Its resident memory in KiB (`VmRSS` of `/proc/<pid>/status`), when the system tells it.
+    pub fn resident_kib(&self) -> Option<u64> {
+        let pid = self.child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
     /// Every line the process has logged so far.
     pub fn log(&self) -> Vec<String> {
         self.log
@@ -118,6 +128,21 @@ impl CrmProcess {
                 .status();
         }
         let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+    }
+}
+
+impl Drop for CrmProcess {
+    /// When a test fails with the process running, its last log lines are printed: they tell what the
+    /// server saw, which the test's own assertion cannot.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log();
+            let start = log.len().saturating_sub(200);
+            eprintln!("--- last log lines of crm serve at {} ---", self.base_url);
+            for line in &log[start..] {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
