@@ -245,18 +245,26 @@ async fn a_silent_redis_is_noticed_and_fan_out_returns_when_it_answers_again(dat
 
     // Nothing passes and nothing is closed: both instances find out by themselves.
     proxy.blackhole();
+    let silenced = tokio::time::Instant::now();
     wait_health(&client, &a, "degraded").await;
     wait_health(&client, &b, "degraded").await;
+    let noticed = silenced.elapsed();
     assert_eq!(health(&client, &a).await["bus"], "degraded");
 
     // Redis answers again: both subscribe again by themselves, and B's operator gets A's next message live.
     proxy.restore();
+    let restored = tokio::time::Instant::now();
     wait_health(&client, &a, "healthy").await;
     wait_health(&client, &b, "healthy").await;
     eventually("both instances to be subscribed again", || async {
         (redis.subscribers("crm:events").await == 2).then_some(())
     })
     .await;
+    println!(
+        "| Redis blackholed, two instances | mysql | both degraded {noticed:.1?} after the silence began; both \
+         healthy and subscribed {:.1?} after it ended |",
+        restored.elapsed()
+    );
     let (mut ws, _) = connect().await.unwrap();
     until(&mut ws, "initial_chats").await;
     deliver(&client, &a, account, 2, "after the silence").await;

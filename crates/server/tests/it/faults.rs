@@ -158,8 +158,8 @@ async fn a_server_killed_mid_burst_loses_no_acknowledged_update(database: TestDa
         .map(|(chat, id)| (chat, id.unwrap_or_default()))
         .collect();
     println!(
-        "| kill -9 during {UPDATES} webhook updates | {} | sent {UPDATES} | acknowledged before the kill {} | \
-         stored at the kill {stored_at_kill} | redelivered {resent} | stored {stored} | duplicates {} |",
+        "| kill -9 during {UPDATES} webhook updates | {} | sent {UPDATES}; acknowledged before the kill {}; \
+         stored at the kill {stored_at_kill}; redelivered {resent}; stored {stored}; duplicates {} |",
         store.backend().as_str(),
         acknowledged_before.len(),
         stored - distinct.len() as u64,

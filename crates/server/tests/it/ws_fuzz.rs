@@ -166,7 +166,9 @@ async fn hostile_frames_never_break_the_connection_or_leak(database: TestDatabas
         }
     }
     println!(
-        "WebSocket fuzz: {frames} hostile frames, {errors} answered with an error, connection alive throughout"
+        "| WebSocket frames fuzz | {} | {frames} hostile frames, {errors} refused with an error, connection alive \
+         throughout |",
+        app.store.backend().as_str()
     );
     assert!(
         errors > 0,
