@@ -17,6 +17,7 @@ pub struct CrmProcess {
     pub port: u16,
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
+    reader: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// A free loopback port (bound and released; the race with other tests is harmless here).
@@ -100,7 +101,7 @@ impl CrmProcess {
             "crm did not start listening: {:?}",
             log.lock().map(|l| l.clone())
         );
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 keep.lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -112,6 +113,7 @@ impl CrmProcess {
             port,
             child,
             log,
+            reader: Some(reader),
         }
     }
 
@@ -122,6 +124,19 @@ impl CrmProcess {
 
     /// Stops it with SIGTERM and waits.
     pub async fn stop(mut self) {
+        self.terminate().await;
+    }
+
+    /// Stops it with SIGTERM, waits, and returns everything it logged, to its last line.
+    pub async fn stop_and_log(mut self) -> Vec<String> {
+        self.terminate().await;
+        if let Some(reader) = self.reader.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), reader).await;
+        }
+        self.log()
+    }
+
+    async fn terminate(&mut self) {
         if let Some(pid) = self.child.id() {
             let _ = std::process::Command::new("kill")
                 .args(["-TERM", &pid.to_string()])

@@ -548,3 +548,184 @@ async fn bot_tokens_never_reach_the_log_and_every_error_is_json() {
     assert!(leaked.is_empty(), "the bot token was logged: {leaked:?}");
     server.stop().await;
 }
+
+/// Every file under `dir`, whole.
+fn file_bytes(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                file_bytes(&path)
+            } else {
+                std::fs::read(&path)
+                    .map(|bytes| vec![(path, bytes)])
+                    .unwrap_or_default()
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_database_files_the_log_or_an_answer() {
+    const TOKEN: &str = "7014001400:AASecretsAuditBotTokenForTheTests_xyz";
+    const API_HASH: &str = "9f8e7d6c5b4a39281706f5e4d3c2b1a0";
+    const ADMIN_PASSWORD: &str = "audit-admin-password-41";
+    const OPERATOR_PASSWORD: &str = "audit-operator-password-73";
+    let telegram = crm_testkit::FakeBotApi::start().await;
+    telegram.add_bot(TOKEN, 7014001400, "audit_bot");
+    let dir = tempfile::tempdir().unwrap();
+    let environment = HashMap::from([
+        ("DATA_DIR", dir.path().display().to_string()),
+        ("CRM_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
+        ("TELEGRAM_BOT_API_URL", telegram.base_url.clone()),
+        ("LOG_LEVEL", "debug".to_owned()),
+    ]);
+    let server = CrmProcess::start(CRM, &environment).await;
+    let client = reqwest::Client::new();
+    let mut answers = Vec::new();
+    let call = |method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>| {
+        let mut request = client.request(method, format!("{}{path}", server.base_url));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Token {token}"));
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    let login = call(
+        reqwest::Method::POST,
+        "/api/api-token-auth/",
+        None,
+        Some(json!({"username": "admin", "password": ADMIN_PASSWORD})),
+    )
+    .await
+    .unwrap()
+    .json::<Value>()
+    .await
+    .unwrap();
+    let admin = login["token"].as_str().unwrap().to_owned();
+    let steps = [
+        (
+            reqwest::Method::POST,
+            "/api/accounts/".to_owned(),
+            Some(json!({"name": "Audit", "account_type": "bot", "bot_token": TOKEN})),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/accounts/".to_owned(),
+            Some(json!({"name": "Phone", "account_type": "personal",
+            "phone_number": "+491701234567", "api_id": 12345, "api_hash": API_HASH})),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/operators/".to_owned(),
+            Some(json!({"username": "olga", "password": OPERATOR_PASSWORD})),
+        ),
+        (reqwest::Method::GET, "/api/accounts/".to_owned(), None),
+    ];
+    for (method, path, body) in steps {
+        let answer = call(method, &path, Some(&admin), body).await.unwrap();
+        assert!(answer.status().is_success(), "{path}: {}", answer.status());
+        answers.push(answer.text().await.unwrap());
+    }
+    let accounts: Value = serde_json::from_str(answers.last().unwrap()).unwrap();
+    for account in accounts["results"].as_array().unwrap() {
+        let path = format!("/api/accounts/{}/", account["id"]);
+        answers.push(
+            call(reqwest::Method::GET, &path, Some(&admin), None)
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+        if account["account_type"] == "bot" {
+            let path = format!("/api/accounts/{}/set_webhook/", account["id"]);
+            let set = call(
+                reqwest::Method::POST,
+                &path,
+                Some(&admin),
+                Some(json!({"base_url": "https://crm.example.com"})),
+            )
+            .await
+            .unwrap();
+            assert!(set.status().is_success(), "set_webhook: {}", set.status());
+            answers.push(set.text().await.unwrap());
+        }
+    }
+    let webhook_secret = telegram
+        .calls_of("setWebhook")
+        .pop()
+        .expect("a webhook was set")
+        .params["secret_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The predecessor's token form, once well and once with a broken body.
+    for body in [r#"{"update_id": 1}"#, "{broken"] {
+        answers.push(
+            client
+                .post(format!("{}/api/webhook/bot/{TOKEN}/", server.base_url))
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+    let log = server.stop_and_log().await;
+
+    let secrets = [
+        ("bot token", TOKEN),
+        ("api_hash", API_HASH),
+        ("admin password", ADMIN_PASSWORD),
+        ("operator password", OPERATOR_PASSWORD),
+        ("webhook secret", webhook_secret.as_str()),
+    ];
+    let files = file_bytes(dir.path());
+    // The search would see a value stored in clear: the bot's public username is.
+    assert!(
+        files
+            .iter()
+            .any(|(_, bytes)| bytes.windows(9).any(|window| window == b"audit_bot")),
+        "the database files were read"
+    );
+    let mut found = Vec::new();
+    for (name, secret) in secrets {
+        for (path, bytes) in &files {
+            if bytes
+                .windows(secret.len())
+                .any(|window| window == secret.as_bytes())
+            {
+                found.push(format!("{name} in {}", path.display()));
+            }
+        }
+        found.extend(
+            log.iter()
+                .filter(|line| line.contains(secret))
+                .map(|line| format!("{name} in the log: {line}")),
+        );
+        found.extend(
+            answers
+                .iter()
+                .filter(|answer| answer.contains(secret))
+                .map(|answer| format!("{name} in an answer: {answer}")),
+        );
+    }
+    println!(
+        "| secrets audit | sqlite | 5 secrets searched in {} files ({} KiB), {} log lines at debug and {} answers: {} found |",
+        files.len(),
+        files.iter().map(|(_, bytes)| bytes.len()).sum::<usize>() / 1024,
+        log.len(),
+        answers.len(),
+        found.len()
+    );
+    assert!(found.is_empty(), "{found:#?}");
+}
