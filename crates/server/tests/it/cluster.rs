@@ -77,6 +77,45 @@ async fn deliver(
     assert_eq!(response.status(), 200);
 }
 
+/// Two healthy `crm serve` processes sharing `database` and reaching Redis at `redis_url`, and a bot account
+/// `name` set up in the database they share.
+struct Pair {
+    a: CrmProcess,
+    b: CrmProcess,
+    store: Store,
+    account: crm_core::ids::AccountId,
+}
+
+async fn start_pair(
+    database: &TestDatabase,
+    redis: &RedisServer,
+    redis_url: &str,
+    client: &reqwest::Client,
+    name: &str,
+) -> Pair {
+    let binary = env!("CARGO_BIN_EXE_crm");
+    let environment = |instance: &str| {
+        let mut environment = instance_environment(database, redis, instance, SECRET_KEY, ADMIN_PASSWORD);
+        environment.insert("REDIS_URL", redis_url.to_owned());
+        environment
+    };
+    let a = CrmProcess::start(binary, &environment("instance-a")).await;
+    let b = CrmProcess::start(binary, &environment("instance-b")).await;
+    wait_health(client, &a, "healthy").await;
+    wait_health(client, &b, "healthy").await;
+    let store = Store::connect(
+        &database.url,
+        &PoolSettings::default(),
+        SecretBox::new(SECRET_KEY, &[]),
+    )
+    .await
+    .unwrap();
+    let account = crm_testkit::fixtures::bot_account(&store, name, Some(TOKEN), Some(WEBHOOK_SECRET))
+        .await
+        .id;
+    Pair { a, b, store, account }
+}
+
 // Ignored, with the variable to set, unless both MariaDB and a redis-server binary are configured.
 crm_testkit::on_backends!(
     [mysql] with [redis_server]: two_instances_share_events_through_redis_and_recover_from_its_loss,
@@ -86,25 +125,9 @@ crm_testkit::on_backends!(
 async fn two_instances_share_events_through_redis_and_recover_from_its_loss(database: TestDatabase) {
     let redis_binary = requirement::REDIS_SERVER.require();
     let mut redis = RedisServer::start(&redis_binary).await;
-    let binary = env!("CARGO_BIN_EXE_crm");
-    let environment = |name: &str| instance_environment(&database, &redis, name, SECRET_KEY, ADMIN_PASSWORD);
-    let a = CrmProcess::start(binary, &environment("instance-a")).await;
-    let b = CrmProcess::start(binary, &environment("instance-b")).await;
     let client = reqwest::Client::new();
-    wait_health(&client, &a, "healthy").await;
-    wait_health(&client, &b, "healthy").await;
-
     // Setup through instance A (and the database both share).
-    let store = Store::connect(
-        &database.url,
-        &PoolSettings::default(),
-        SecretBox::new(SECRET_KEY, &[]),
-    )
-    .await
-    .unwrap();
-    let account = crm_testkit::fixtures::bot_account(&store, "Cluster", Some(TOKEN), Some(WEBHOOK_SECRET))
-        .await
-        .id;
+    let Pair { a, b, store, account } = start_pair(&database, &redis, &redis.url(), &client, "Cluster").await;
     let login = |instance: &CrmProcess, username: &str, password: &str| {
         let request = client
             .post(format!("{}/api/api-token-auth/", instance.base_url))
@@ -202,27 +225,9 @@ async fn a_silent_redis_is_noticed_and_fan_out_returns_when_it_answers_again(dat
     let proxy = crm_testkit::FaultProxy::start(format!("127.0.0.1:{}", redis.port).parse().unwrap())
         .await
         .unwrap();
-    let binary = env!("CARGO_BIN_EXE_crm");
-    let environment = |name: &str| {
-        let mut environment = instance_environment(&database, &redis, name, SECRET_KEY, ADMIN_PASSWORD);
-        environment.insert("REDIS_URL", format!("redis://{}", proxy.local_addr));
-        environment
-    };
-    let a = CrmProcess::start(binary, &environment("instance-a")).await;
-    let b = CrmProcess::start(binary, &environment("instance-b")).await;
     let client = reqwest::Client::new();
-    wait_health(&client, &a, "healthy").await;
-    wait_health(&client, &b, "healthy").await;
-    let store = Store::connect(
-        &database.url,
-        &PoolSettings::default(),
-        SecretBox::new(SECRET_KEY, &[]),
-    )
-    .await
-    .unwrap();
-    let account = crm_testkit::fixtures::bot_account(&store, "Silent", Some(TOKEN), Some(WEBHOOK_SECRET))
-        .await
-        .id;
+    let redis_url = format!("redis://{}", proxy.local_addr);
+    let Pair { a, b, store, account } = start_pair(&database, &redis, &redis_url, &client, "Silent").await;
     let admin: Value = client
         .post(format!("{}/api/api-token-auth/", b.base_url))
         .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
