@@ -4,16 +4,14 @@
 
 use std::time::Duration;
 
-use crm_core::secrets::SecretBox;
 use crm_store::Store;
-use crm_store::connect::PoolSettings;
 use crm_testkit::process::{CrmProcess, RedisServer, instance_environment};
+use crm_testkit::store::{OpenStore, SECRET_KEY};
 use crm_testkit::{TestDatabase, eventually, requirement};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-const SECRET_KEY: &str = "cluster-test-secret-key-long-enough";
 const ADMIN_PASSWORD: &str = "cluster-admin-password";
 const TOKEN: &str = "7007008009:AAClusterBotTokenForTheTestSuite_abcdef";
 const WEBHOOK_SECRET: &str = "cluster-webhook-secret";
@@ -103,13 +101,7 @@ async fn start_pair(
     let b = CrmProcess::start(binary, &environment("instance-b")).await;
     wait_health(client, &a, "healthy").await;
     wait_health(client, &b, "healthy").await;
-    let store = Store::connect(
-        &database.url,
-        &PoolSettings::default(),
-        SecretBox::new(SECRET_KEY, &[]),
-    )
-    .await
-    .unwrap();
+    let store = database.store().await;
     let account = crm_testkit::fixtures::bot_account(&store, name, Some(TOKEN), Some(WEBHOOK_SECRET))
         .await
         .id;

@@ -5,18 +5,15 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crm_core::secrets::SecretBox;
-use crm_store::Store;
-use crm_store::connect::PoolSettings;
 use crm_store::entity::messages;
 use crm_testkit::process::CrmProcess;
+use crm_testkit::store::{OpenStore, SECRET_KEY};
 use crm_testkit::{TestDatabase, eventually_within, on_every_backend};
 use futures::future::join_all;
 use sea_orm::{EntityTrait, PaginatorTrait, QuerySelect};
 use serde_json::{Value, json};
 
 const CRM: &str = env!("CARGO_BIN_EXE_crm");
-const SECRET_KEY: &str = "faults-test-secret-key-long-enough-1";
 const TOKEN: &str = "7013001300:AAFaultsBotTokenForTheTestSuite_abcde";
 const WEBHOOK_SECRET: &str = "faults-webhook-secret";
 const UPDATES: i64 = 10_000;
@@ -59,13 +56,7 @@ async fn deliver(client: &reqwest::Client, base_url: &str, account: i64, id: i64
 async fn a_server_killed_mid_burst_loses_no_acknowledged_update(database: TestDatabase) {
     let environment = environment(&database);
     let server = CrmProcess::start(CRM, &environment).await;
-    let store = Store::connect(
-        &database.url,
-        &PoolSettings::default(),
-        SecretBox::new(SECRET_KEY, &[]),
-    )
-    .await
-    .unwrap();
+    let store = database.store().await;
     let account = crm_testkit::fixtures::bot_account(&store, "Faults", Some(TOKEN), Some(WEBHOOK_SECRET))
         .await
         .id

@@ -8,11 +8,9 @@ use std::time::Duration;
 
 use crm_core::ids::EventSeq;
 use crm_core::ports::EventLog;
-use crm_core::secrets::SecretBox;
-use crm_store::Store;
-use crm_store::connect::PoolSettings;
 use crm_testkit::app::spawn_app_with;
 use crm_testkit::process::{CrmProcess, RedisServer, instance_environment};
+use crm_testkit::store::{OpenStore, SECRET_KEY};
 use crm_testkit::{
     FaultProxy, TestApp, TestDatabase, eventually, eventually_within, on_backends, requirement, spawn_app,
 };
@@ -21,7 +19,6 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-const SECRET_KEY: &str = "spine-test-secret-key-long-enough";
 const ADMIN_PASSWORD: &str = "spine-admin-password";
 const TOKEN: &str = "7008009001:AASpineBotTokenForTheTestSuite_abcdefgh";
 const WEBHOOK_SECRET: &str = "spine-webhook-secret";
@@ -149,13 +146,7 @@ async fn every_client_gets_every_event_once_in_commit_order(database: TestDataba
     let a = CrmProcess::start(binary, &environment("instance-a")).await;
     let b = CrmProcess::start(binary, &environment("instance-b")).await;
     let client = reqwest::Client::new();
-    let store = Store::connect(
-        &database.url,
-        &PoolSettings::default(),
-        SecretBox::new(SECRET_KEY, &[]),
-    )
-    .await
-    .unwrap();
+    let store = database.store().await;
     let account = crm_testkit::fixtures::bot_account(&store, "Spine", Some(TOKEN), Some(WEBHOOK_SECRET))
         .await
         .id
