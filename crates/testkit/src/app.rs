@@ -198,6 +198,23 @@ impl TestApp {
         self.call(Method::GET, path, token, None).await
     }
 
+    /// Delivers a Bot API `update` to bot `account`'s webhook with its `secret`, as Telegram does; the status.
+    pub async fn deliver_update(
+        &self,
+        account: crm_core::ids::AccountId,
+        secret: &str,
+        update: &Value,
+    ) -> StatusCode {
+        self.client
+            .post(self.url(&format!("/api/webhook/bot/{account}/")))
+            .header("X-Telegram-Bot-Api-Secret-Token", secret)
+            .json(update)
+            .send()
+            .await
+            .expect("the webhook answers")
+            .status()
+    }
+
     /// `POST path` with a token and JSON body.
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
         self.call(Method::POST, path, token, Some(body)).await

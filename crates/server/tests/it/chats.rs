@@ -24,15 +24,10 @@ async fn deliver(
     let update = json!({ "update_id": update_id, "message": { "message_id": message_id, "date": date,
         "chat": { "id": peer, "type": "private", "first_name": name, "username": name.to_lowercase() },
         "from": { "id": peer, "is_bot": false, "first_name": name }, "text": text } });
-    let response = app
-        .client
-        .post(app.url(&format!("/api/webhook/bot/{account_id}/")))
-        .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
-        .json(&update)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        app.deliver_update(account_id, SECRET, &update).await,
+        StatusCode::OK
+    );
 }
 
 fn names(page: &Value) -> Vec<String> {

@@ -125,15 +125,7 @@ async fn no_operation_reaches_a_chat_its_caller_may_not_see(database: TestDataba
     let update = json!({"update_id": 1, "message": {"message_id": 1, "date": 1_700_000_000,
         "chat": {"id": 4242, "type": "private", "first_name": "Zephyrine"},
         "from": {"id": 4242, "first_name": "Zephyrine"}, "text": "marker-8841 my card number"}});
-    let delivered = app
-        .client
-        .post(app.url(&format!("/api/webhook/bot/{account}/")))
-        .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
-        .json(&update)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(delivered.status(), StatusCode::OK);
+    assert_eq!(app.deliver_update(account, SECRET, &update).await, StatusCode::OK);
     let chats = app.get("/api/chats/", Some(&admin)).await.body;
     let chat = chats["results"][0]["id"].as_i64().unwrap();
     let assigned = app

@@ -59,15 +59,7 @@ async fn send(socket: &mut Socket, value: Value) {
 async fn deliver(app: &TestApp, account: crm_core::ids::AccountId, peer: i64, message_id: i64, text: &str) {
     let update = json!({"update_id": peer * 1000 + message_id, "message": {"message_id": message_id, "date": 1_700_000_000 + message_id,
         "chat": {"id": peer, "type": "private", "first_name": format!("Peer {peer}")}, "from": {"id": peer, "first_name": "P"}, "text": text}});
-    let response = app
-        .client
-        .post(app.url(&format!("/api/webhook/bot/{account}/")))
-        .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
-        .json(&update)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.deliver_update(account, SECRET, &update).await, StatusCode::OK);
 }
 
 async fn chat_of_peer(app: &TestApp, admin: &str, peer: i64) -> i64 {
