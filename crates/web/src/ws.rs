@@ -239,6 +239,20 @@ impl Session {
         self.send(json!({ "type": "error", "code": code, "message": message }))
     }
 
+    /// Whether the connection's token still authenticates its user; closes the connection when it does not
+    /// (revoked, expired, the user deactivated). An unreachable database keeps it, as the next check will tell.
+    async fn keep_if_token_valid(&mut self, credential: &Credential) -> bool {
+        let valid = match tokens::authenticate(&self.state.store, &credential.token).await {
+            Ok(Some((token_id, owner))) => token_id == credential.token_id && owner.id == self.user.id,
+            Ok(None) => false,
+            Err(_) => true,
+        };
+        if !valid {
+            self.close_with(CLOSE_REVOKED, "session revoked");
+        }
+        valid
+    }
+
     async fn reload_visible(&mut self) {
         if self.admin {
             return;
@@ -474,16 +488,6 @@ impl Session {
     }
 }
 
-/// Whether the connection's token still authenticates its user (false when revoked, expired or the user was
-/// deactivated; an unreachable database keeps the connection, as the next check will tell).
-async fn still_valid(state: &AppState, credential: &Credential, user: &User) -> bool {
-    match tokens::authenticate(&state.store, &credential.token).await {
-        Ok(Some((token_id, owner))) => token_id == credential.token_id && owner.id == user.id,
-        Ok(None) => false,
-        Err(_) => true,
-    }
-}
-
 async fn session(state: AppState, user: User, credential: Credential, since: Option<i64>, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let (out, mut queued) = mpsc::channel::<Message>(state.settings.ws_queue.max(1));
@@ -538,13 +542,7 @@ async fn session(state: AppState, user: User, credential: Credential, since: Opt
         tokio::time::interval_at(tokio::time::Instant::now() + TOKEN_CHECK_EVERY, TOKEN_CHECK_EVERY);
     while open {
         open = tokio::select! {
-            _ = token_check.tick() => {
-                let valid = still_valid(&session.state, &credential, &session.user).await;
-                if !valid {
-                    session.close_with(CLOSE_REVOKED, "session revoked");
-                }
-                valid
-            }
+            _ = token_check.tick() => session.keep_if_token_valid(&credential).await,
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Text(text))) => session.handle_text(text.as_str()).await,
                 Some(Ok(Message::Binary(_))) => session.error("invalid_message", "send JSON text frames"),
@@ -573,13 +571,7 @@ async fn session(state: AppState, user: User, credential: Credential, since: Opt
                     true
                 }
                 // Missed notices: the token is checked again now, and visibility follows the log.
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    let valid = still_valid(&session.state, &credential, &session.user).await;
-                    if !valid {
-                        session.close_with(CLOSE_REVOKED, "session revoked");
-                    }
-                    valid
-                }
+                Err(broadcast::error::RecvError::Lagged(_)) => session.keep_if_token_valid(&credential).await,
                 Ok(_) => true,
                 Err(broadcast::error::RecvError::Closed) => false,
             },
